@@ -1,0 +1,5 @@
+import sys
+
+from mmdemo.cli import main
+
+sys.exit(main())

@@ -1,0 +1,105 @@
+"""Encode a gallery into an index: decoding in DataLoader workers overlaps the model's forward.
+
+One bad file never aborts a build: unreadable, non-image and duplicate files are skipped and
+listed with their reason in the report.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+from mmdemo.data.gallery import Entry, is_image_name
+from mmdemo.data.images import open_with_hash
+from mmdemo.errors import UserError
+from mmdemo.index import Index, Item
+
+
+@dataclass
+class BuildReport:
+    name: str
+    total: int = 0
+    added: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    seconds: float = 0.0
+
+    @property
+    def images_per_s(self) -> float:
+        return self.added / self.seconds if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "total": self.total, "added": self.added,
+                "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
+                "seconds": round(self.seconds, 2), "images_per_s": round(self.images_per_s, 1)}
+
+
+class Decoded(torch.utils.data.Dataset):
+    """Item i -> (i, prepared input or None, sha1 or None, skip reason or None)."""
+
+    def __init__(self, entries: list[Entry], prepare: Callable[[Any], Any]):
+        self.entries, self.prepare = entries, prepare
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getitem__(self, i: int):
+        entry = self.entries[i]
+        if not is_image_name(entry.file):
+            return i, None, None, f"not an image file type ({entry.file.suffix or 'no extension'})"
+        try:
+            image, sha1 = open_with_hash(entry.file)
+            return i, self.prepare(image), sha1, None
+        except UserError as exc:
+            return i, None, None, str(exc)
+        except Exception as exc:  # a preprocessing bug on one odd file must not end the build
+            return i, None, None, f"could not prepare image: {type(exc).__name__}: {exc}"
+
+
+def _as_list(batch):
+    return batch
+
+
+def default_workers(n_items: int, batch_size: int) -> int:
+    if n_items < 2 * batch_size:
+        return 0  # starting a worker costs more than it saves
+    return max(1, min(4, (os.cpu_count() or 2) - 1))
+
+
+def build(index: Index, entries: list[Entry], encoder, batch_size: int = 64, workers: int | None = None,
+          progress: Callable[[int, int], None] | None = None) -> BuildReport:
+    """Add ``entries`` to ``index`` (not saved here); ``progress(done, total)`` after each batch."""
+    if encoder.fingerprint != index.manifest.fingerprint:
+        raise UserError(f"index {index.manifest.name!r} belongs to model {index.manifest.model!r}, "
+                        f"not {encoder.spec!r}")
+    report = BuildReport(index.manifest.name, total=len(entries))
+    start = time.perf_counter()
+    workers = default_workers(len(entries), batch_size) if workers is None else workers
+    loader = torch.utils.data.DataLoader(
+        Decoded(entries, encoder.prepare_image), batch_size=batch_size, num_workers=workers,
+        collate_fn=_as_list, prefetch_factor=4 if workers else None)
+    done = 0
+    seen = set()
+    for batch in loader:
+        ready, items = [], []
+        for i, prepared, sha1, reason in batch:
+            entry = entries[i]
+            if reason is None and (sha1 in seen or sha1 in index._by_hash):
+                reason = "duplicate of an image already in the index"
+            if reason is not None:
+                report.skipped.append((entry.path, reason))
+                continue
+            seen.add(sha1)
+            ready.append(prepared)
+            items.append(Item(sha1[:16], entry.path, sha1, entry.caption, entry.label, entry.source))
+        if ready:
+            added, _ = index.add(encoder.encode_prepared(ready), items)
+            report.added += added
+        done += len(batch)
+        if progress:
+            progress(done, len(entries))
+    report.seconds = time.perf_counter() - start
+    return report

@@ -1,0 +1,47 @@
+"""Zero-shot classification in the shared space: labels become text embeddings.
+
+Each label is embedded through prompt templates and averaged (CLIP's prompt ensembling); the
+query (an image, or an image fused with a text hint) scores each label by cosine similarity
+times the model's logit scale, and a softmax turns that into probabilities.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from mmdemo.errors import UserError
+
+DEFAULT_TEMPLATES: tuple[str, ...] = ("{}", "a {}", "a photo of a {}")
+
+
+def parse_labels(labels: str | Sequence[str]) -> list[str]:
+    """Labels from a list, or a string split on newlines and commas; blanks and repeats dropped."""
+    items = labels.replace("\n", ",").split(",") if isinstance(labels, str) else list(labels)
+    out: list[str] = []
+    for item in items:
+        item = str(item).strip()
+        if item and item not in out:
+            out.append(item)
+    if len(out) < 2:
+        raise UserError("give at least two different labels (one per line or comma-separated)")
+    return out
+
+
+def label_embeddings(encoder, labels: Sequence[str],
+                     templates: Sequence[str] = DEFAULT_TEMPLATES) -> np.ndarray:
+    """One unit vector per label: the normalised mean of its templated prompts."""
+    templates = [t for t in templates if "{}" in t] or ["{}"]
+    prompts = [t.format(label) for label in labels for t in templates]
+    emb = encoder.encode_texts(prompts).reshape(len(labels), len(templates), -1).mean(axis=1)
+    return emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+
+
+def probabilities(queries: np.ndarray, label_emb: np.ndarray, logit_scale: float) -> np.ndarray:
+    """Softmax over labels of ``logit_scale * cos``; ``queries`` is (d,) or (n, d)."""
+    logits = logit_scale * (np.atleast_2d(queries) @ label_emb.T)
+    logits -= logits.max(axis=1, keepdims=True)
+    p = np.exp(logits)
+    p /= p.sum(axis=1, keepdims=True)
+    return p[0] if queries.ndim == 1 else p

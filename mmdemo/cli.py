@@ -1,0 +1,170 @@
+"""Command line: ``python -m mmdemo SUBCOMMAND``; a thin layer over ``mmdemo.service``.
+
+Mistakes a user can make (bad file, weight, spec, index) print one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Sequence
+
+from mmdemo.errors import UserError
+
+
+def _json(data) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def cmd_classify(a) -> None:
+    from mmdemo import service
+
+    out = service.classify(a.image, a.labels, a.text, a.w_image, a.w_text, model=a.model)
+    if a.json:
+        _json({"model": out["model"], "labels": out["labels"]})
+    else:
+        for row in out["labels"]:
+            print(f"{row['score']:.4f}  {row['label']}")
+
+
+def cmd_build(a) -> None:
+    from tqdm import tqdm
+
+    from mmdemo import service
+
+    bar = tqdm(total=None, unit="img", desc=f"encoding {a.source}", file=sys.stderr)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    report = service.build_index(a.name, a.source, a.model, a.factory, a.append, progress, a.workers)
+    bar.close()
+    if a.json:
+        _json(report)
+        return
+    print(f"index {report['name']!r}: {report['count']} items ({report['factory']}, {report['model']}); "
+          f"added {report['added']} of {report['total']} in {report['seconds']:.1f}s "
+          f"({report['images_per_s']:.0f} images/s)")
+    for s in report["skipped"]:
+        print(f"  skipped {s['path']}: {s['reason']}")
+
+
+def cmd_search(a) -> None:
+    from mmdemo import service
+
+    out = service.retrieve(a.index, a.image, a.text, a.negative, a.w_image, a.w_text, a.w_negative,
+                           a.fusion, a.quality, a.k, a.threshold, a.query, a.source, a.model)
+    if a.json:
+        _json(out)
+        return
+    print(f"{out['formula']}\nweights: {out['weights']}")
+    for r in out["results"]:
+        parts = ", ".join(f"{k} {v:+.3f}" for k, v in r["parts"].items())
+        print(f"{r['score']:.4f}  {r['id']}  {r['path']}  [{parts}]  {r['caption']}")
+
+
+def cmd_eval(a) -> None:
+    from mmdemo import encoders
+
+    encoder = encoders.load(a.model)
+    if a.what == "zeroshot":
+        from mmdemo.evaluate import zeroshot
+
+        out = zeroshot.evaluate(encoder)
+    else:
+        from mmdemo.evaluate import composed
+
+        out = composed.evaluate(encoder)
+    if a.json:
+        _json(out)
+    else:
+        print(json.dumps(out, indent=2))
+
+
+def cmd_train(a) -> None:
+    from mmdemo import train
+
+    card = train.train(train.TrainConfig(steps=a.steps, seed=a.seed), log=lambda s: print(s, flush=True))
+    _json(card["eval_zeroshot"])
+
+
+def cmd_serve(a) -> None:
+    from mmdemo.ui.app import launch
+
+    launch(host=a.host, port=a.port, model=a.model, index=a.index)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m mmdemo", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="start the Gradio app")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=7860)
+    s.add_argument("--model", default=None, help="model spec (default: $MMDEMO_MODEL or builtin)")
+    s.add_argument("--index", default=None)
+    s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("build-index", help="encode a gallery into a saved FAISS index")
+    s.add_argument("--source", default="bundled", help="'bundled' or a folder")
+    s.add_argument("--name", default=None)
+    s.add_argument("--model", default="builtin")
+    s.add_argument("--factory", default=None, help="FAISS factory string (default: Flat below 50k items)")
+    s.add_argument("--append", action="store_true", help="add to an existing index")
+    s.add_argument("--workers", type=int, default=None, help="decoding processes")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_build)
+
+    s = sub.add_parser("search", help="fused retrieval against an index")
+    s.add_argument("--index", default=None)
+    s.add_argument("--image")
+    s.add_argument("--text")
+    s.add_argument("--negative", action="append", default=[])
+    s.add_argument("--query", help='multi-term expression, e.g. "2:a red circle + @img.png - striped"')
+    s.add_argument("--source", help="delta fusion: what the image is now (guessed when absent)")
+    s.add_argument("--w-image", type=float, default=0.5)
+    s.add_argument("--w-text", type=float, default=0.5)
+    s.add_argument("--w-negative", type=float, default=0.5)
+    s.add_argument("--fusion", default="early", choices=["early", "late", "rrf", "delta"])
+    s.add_argument("--quality", action="store_true", help="scale weights by measured confidence")
+    s.add_argument("--threshold", type=float, default=None)
+    s.add_argument("-k", type=int, default=10)
+    s.add_argument("--model", default=None)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_search)
+
+    s = sub.add_parser("classify", help="zero-shot classification of an image")
+    s.add_argument("--image", required=True)
+    s.add_argument("--labels", required=True, help="comma-separated label names")
+    s.add_argument("--text", help="a text hint fused with the image")
+    s.add_argument("--w-image", type=float, default=1.0)
+    s.add_argument("--w-text", type=float, default=0.5)
+    s.add_argument("--model", default="builtin")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_classify)
+
+    s = sub.add_parser("eval", help="evaluate a model on held-out generated data")
+    s.add_argument("what", choices=["zeroshot", "composed"])
+    s.add_argument("--model", default="builtin")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("train-builtin", help="train the built-in model (needs dataset-fashion-mnist)")
+    s.add_argument("--steps", type=int, default=800)
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_train)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        args.func(args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0

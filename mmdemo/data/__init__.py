@@ -1,0 +1,1 @@
+"""Data: safe image loading, the generated datasets (shapes, tinted Fashion-MNIST), galleries."""

@@ -1,0 +1,106 @@
+"""Safe image decoding: every path or upload goes through ``open_image``.
+
+Corrupt files, decompression bombs, huge or empty images, odd modes (P, LA, RGBA, CMYK, I;16,
+F), EXIF rotation and animated files all end in either an RGB PIL image or a UserError whose
+message says what was wrong with which file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from mmdemo.errors import UserError
+
+EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+MAX_PIXELS = 40_000_000  # larger is refused: a bomb or a panorama no CLIP needs
+MAX_BYTES = 50 * 1024 * 1024
+WORKING_SIDE = 1024  # decoded images are shrunk to this: models see 64-336 px anyway
+
+
+def read_bytes(source: str | Path | bytes) -> tuple[bytes, str]:
+    """(content, name for messages) of a path or raw bytes, refusing oversize files."""
+    if isinstance(source, (bytes, bytearray)):
+        data, name = bytes(source), "uploaded image"
+    else:
+        path = Path(source)
+        name = path.name
+        if not path.is_file():
+            raise UserError(f"{name}: no such file")
+        if path.stat().st_size > MAX_BYTES:
+            raise UserError(f"{name}: file is larger than {MAX_BYTES // 2**20} MB")
+        data = path.read_bytes()
+    if len(data) > MAX_BYTES:
+        raise UserError(f"{name}: file is larger than {MAX_BYTES // 2**20} MB")
+    if not data:
+        raise UserError(f"{name}: file is empty")
+    return data, name
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.sha1(data).hexdigest()
+
+
+def decode(data: bytes, name: str = "image") -> Image.Image:
+    """Decode bytes to an RGB image (first frame, EXIF-rotated, alpha on white)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            if img.width * img.height > MAX_PIXELS:
+                raise UserError(f"{name}: {img.width}×{img.height} pixels is too large "
+                                f"(limit {MAX_PIXELS // 1_000_000} megapixels)")
+            img.seek(0)
+            img.draft("RGB", (WORKING_SIDE, WORKING_SIDE))  # JPEG: decode at reduced size
+            img.load()
+    except UserError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise UserError(f"{name}: not a readable image ({type(exc).__name__})") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise UserError(f"{name}: not a readable image ({str(exc)[:120] or type(exc).__name__})") from None
+    if img.width < 1 or img.height < 1:
+        raise UserError(f"{name}: image has no pixels")
+    try:
+        img = ImageOps.exif_transpose(img)
+    except Exception:  # a broken EXIF block must not lose the picture
+        pass
+    return to_rgb(img)
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Any PIL mode to RGB; transparency is composited on white, high bit depths rescaled."""
+    if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+        a = np.asarray(img, np.float64)
+        lo, hi = float(a.min()), float(a.max())
+        a = (a - lo) / (hi - lo) * 255 if hi > lo else np.zeros_like(a)
+        img = Image.fromarray(a.astype(np.uint8), "L")
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, rgba)
+    img = img.convert("RGB")
+    if max(img.size) > WORKING_SIDE:
+        img.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.Resampling.BICUBIC)
+    return img
+
+
+def open_image(source: str | Path | bytes | Image.Image) -> Image.Image:
+    """An RGB PIL image from a path, bytes or a PIL image; UserError when it cannot be one."""
+    if isinstance(source, Image.Image):
+        return to_rgb(source)
+    data, name = read_bytes(source)
+    return decode(data, name)
+
+
+def open_with_hash(source: str | Path | bytes) -> tuple[Image.Image, str]:
+    """Decode and hash the same bytes (index builds need both, read once)."""
+    data, name = read_bytes(source)
+    return decode(data, name), content_hash(data)

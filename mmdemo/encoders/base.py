@@ -1,0 +1,209 @@
+"""The encoder interface, spec parsing and the process-wide model cache.
+
+A spec string names a model the same way everywhere (CLI, UI, API, manifests):
+``builtin`` | ``open_clip:ARCH[/TAG|@PATH]`` | ``hf:REPO_OR_DIR`` | ``st:NAME_OR_DIR``.
+Backends only say how to prepare one image, run a prepared batch and tokenize text; batching,
+normalisation, devices, ``inference_mode`` and the fingerprint live here once.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import socket
+import threading
+from pathlib import Path
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from mmdemo.errors import UserError
+
+BACKENDS = ("builtin", "open_clip", "hf", "st")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    backend: str  # one of BACKENDS
+    name: str  # arch, repo or directory
+    tag: str | None = None  # open_clip pretrained tag
+    path: str | None = None  # open_clip local weights file
+
+    @property
+    def text(self) -> str:
+        if self.backend == "builtin":
+            return "builtin"
+        suffix = f"/{self.tag}" if self.tag else f"@{self.path}" if self.path else ""
+        return f"{self.backend}:{self.name}{suffix}"
+
+
+def parse_spec(spec: str) -> ModelSpec:
+    """Parse a model spec string; raise UserError naming the accepted forms."""
+    spec = (spec or "").strip()
+    if spec == "builtin":
+        return ModelSpec("builtin", "builtin")
+    backend, sep, rest = spec.partition(":")
+    rest = rest.strip()
+    if not sep or backend not in BACKENDS[1:] or not rest:
+        raise UserError(
+            f"unknown model spec {spec!r}: use builtin, open_clip:ARCH[/TAG|@PATH], "
+            "hf:REPO_OR_DIR or st:NAME_OR_DIR"
+        )
+    if backend != "open_clip":
+        return ModelSpec(backend, rest)
+    if "@" in rest:
+        arch, _, path = rest.partition("@")
+        return ModelSpec(backend, arch.strip(), path=path.strip())
+    if "/" in rest and not rest.startswith(("hf-hub:", "local-dir:")):
+        arch, _, tag = rest.partition("/")
+        return ModelSpec(backend, arch.strip(), tag=tag.strip())
+    return ModelSpec(backend, rest)
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def fingerprint_module(module: torch.nn.Module) -> str:
+    """Hash of every parameter and buffer: any change of weights changes it."""
+    h = hashlib.blake2b(digest_size=12)
+    for name, tensor in sorted(module.state_dict().items()):
+        t = tensor.detach().to("cpu").contiguous()
+        h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+class Encoder:
+    """A loaded model that maps images and texts into one L2-normalised float32 space.
+
+    Backends pass the torch ``module`` (for the fingerprint and device), ``prepare_image``
+    (one PIL image -> model input; it runs in DataLoader workers, so it must be a picklable
+    callable, not a bound method) and ``logit_scale``, set their own attributes *before*
+    calling this ``__init__`` (it encodes a probe text), and implement ``_forward_images``
+    (a list of prepared inputs -> features) and ``_forward_texts`` (strings -> features).
+    """
+
+    def __init__(self, spec: str, module: torch.nn.Module, prepare_image: Callable[[Image.Image], Any],
+                 logit_scale: float = 100.0, device: torch.device | None = None):
+        self.spec = spec
+        self.prepare_image = prepare_image
+        self.logit_scale = float(logit_scale)
+        self.device = device or default_device()
+        self.module = module.to(self.device).eval()
+        self.fingerprint = fingerprint_module(self.module)
+        self._lock = threading.Lock()  # one forward at a time: 2 cores gain nothing from more
+        self.dim = int(self.encode_texts(["a"]).shape[1])
+
+    # --- backend hooks -------------------------------------------------------------------
+    def _forward_images(self, batch: list[Any]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _forward_texts(self, texts: list[str]) -> torch.Tensor:
+        raise NotImplementedError
+
+    # --- public API ----------------------------------------------------------------------
+    def encode_prepared(self, batch: list[Any]) -> np.ndarray:
+        """Encode a batch of ``prepare_image`` outputs (the DataLoader path of index builds)."""
+        if not batch:
+            return np.zeros((0, getattr(self, "dim", 0)), np.float32)
+        with self._lock, torch.inference_mode():
+            return _normalise(self._forward_images(batch))
+
+    def encode_images(self, images: Sequence[Image.Image], batch_size: int = 64,
+                      progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Encode PIL images in batches; ``progress(n_done)`` after each batch."""
+        out = []
+        for start in range(0, len(images), batch_size):
+            chunk = images[start:start + batch_size]
+            out.append(self.encode_prepared([self.prepare_image(im) for im in chunk]))
+            if progress:
+                progress(start + len(chunk))
+        return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
+
+    def encode_texts(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
+        """Encode strings in batches (long texts are truncated by the tokenizer)."""
+        texts = [str(t) for t in texts]
+        out = []
+        for start in range(0, len(texts), batch_size):
+            with self._lock, torch.inference_mode():
+                out.append(_normalise(self._forward_texts(texts[start:start + batch_size])))
+        return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
+
+
+def _normalise(features: torch.Tensor) -> np.ndarray:
+    x = features.detach().float().cpu().numpy()
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return (x / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+# --- the one process-wide cache -------------------------------------------------------------
+_CACHE: dict[str, Encoder] = {}
+_LOCKS: dict[str, threading.Lock] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def load(spec: str) -> Encoder:
+    """Load a model once per process (thread-safe); later calls return the same object."""
+    parsed = parse_spec(spec)
+    key = parsed.text
+    with _CACHE_LOCK:
+        if key in _CACHE:
+            return _CACHE[key]
+        lock = _LOCKS.setdefault(key, threading.Lock())
+    with lock:
+        if key not in _CACHE:
+            _CACHE[key] = _load_uncached(parsed)
+        return _CACHE[key]
+
+
+def needs_hub(spec: ModelSpec) -> bool:
+    """True when loading would download: a pretrained tag, or a repo name that is no local path."""
+    if spec.backend == "open_clip":
+        return spec.tag is not None or spec.name.startswith("hf-hub:")
+    return spec.backend in ("hf", "st") and not Path(spec.name).expanduser().exists()
+
+
+@functools.lru_cache(maxsize=1)
+def hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
+    """One quick connection test, so an offline machine fails in seconds, not after retries."""
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _load_uncached(spec: ModelSpec) -> Encoder:
+    from mmdemo.encoders import hf, open_clip_backend, st
+
+    if spec.backend in ("hf", "st") and spec.name.startswith(("/", ".", "~")) \
+            and not Path(spec.name).expanduser().exists():
+        raise UserError(f"cannot load model {spec.text!r}: directory {spec.name!r} not found")
+    if needs_hub(spec) and not hub_reachable():
+        raise UserError(f"cannot load model {spec.text!r}: it must be downloaded, and this machine "
+                        f"cannot reach the model hub. {_OFFLINE_HINT}")
+    loaders = {"builtin": open_clip_backend.load_builtin, "open_clip": open_clip_backend.load,
+               "hf": hf.load, "st": st.load}
+    try:
+        return loaders[spec.backend](spec)
+    except UserError:
+        raise
+    except Exception as exc:  # library internals: turn into one line a user can act on
+        raise UserError(_explain(spec, exc)) from exc
+
+
+_OFFLINE_HINT = ("Download the weights on a machine with internet and pass a local path: "
+                 "open_clip:ARCH@/path/weights.bin, hf:/path/dir or st:/path/dir.")
+
+
+def _explain(spec: ModelSpec, exc: Exception) -> str:
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    offline = any(w in str(exc).lower() for w in ("connect", "offline", "resolve", "network",
+                                                     "huggingface.co", "hub", "internet"))
+    hint = (f"this machine cannot reach the model hub. {_OFFLINE_HINT}" if offline else "check the spec: builtin, open_clip:ARCH[/TAG|@PATH], hf:REPO_OR_DIR "
+            "or st:NAME_OR_DIR")
+    return f"cannot load model {spec.text!r}: {reason[:300]}. {hint}"

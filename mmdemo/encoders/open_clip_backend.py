@@ -1,0 +1,71 @@
+"""open_clip models, and the built-in model, which is an open_clip config plus a weights file.
+
+The built-in model goes through exactly the code path of ``open_clip:ARCH@PATH``: its config is
+registered with ``open_clip.add_model_config`` and its weights load as a local file.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mmdemo.encoders.base import Encoder, ModelSpec
+from mmdemo.errors import UserError
+
+BUILTIN_DIR = Path(__file__).with_name("builtin")
+BUILTIN_ARCH = "mmdemo-builtin"
+BUILTIN_WEIGHTS = BUILTIN_DIR / "mmdemo-builtin.safetensors"
+log = logging.getLogger(__name__)
+
+
+class OpenClipEncoder(Encoder):
+    def __init__(self, spec: str, model: torch.nn.Module, preprocess: Any, tokenizer: Any):
+        self.tokenizer = tokenizer
+        super().__init__(spec, model, preprocess, logit_scale=model.logit_scale.exp().item())
+
+    def _forward_images(self, batch: list[torch.Tensor]) -> torch.Tensor:
+        return self.module.encode_image(torch.stack(batch).to(self.device))
+
+    def _forward_texts(self, texts: list[str]) -> torch.Tensor:
+        return self.module.encode_text(self.tokenizer(texts).to(self.device))
+
+
+def register_builtin() -> None:
+    """Make ``mmdemo-builtin`` an open_clip architecture (idempotent)."""
+    import open_clip
+
+    if BUILTIN_ARCH not in open_clip.list_models():
+        open_clip.add_model_config(BUILTIN_DIR / f"{BUILTIN_ARCH}.json")
+
+
+def create(arch: str, pretrained: str | None) -> tuple[torch.nn.Module, Any, Any]:
+    """(model, preprocess, tokenizer) through open_clip's public factory."""
+    import open_clip
+
+    register_builtin()
+    if arch not in open_clip.list_models() and not arch.startswith(("hf-hub:", "local-dir:")):
+        raise UserError(f"unknown open_clip architecture {arch!r}; known ones include "
+                        f"{', '.join(open_clip.list_models()[:6])}, … (open_clip.list_models())")
+    model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=pretrained)
+    return model, preprocess, open_clip.get_tokenizer(arch)
+
+
+def load(spec: ModelSpec) -> Encoder:
+    if spec.path is not None and not Path(spec.path).is_file():
+        raise UserError(f"cannot load model {spec.text!r}: weights file {spec.path!r} not found")
+    if spec.tag is None and spec.path is None and not spec.name.startswith(("hf-hub:", "local-dir:")):
+        log.warning("%s has no weights tag or file: using RANDOM weights (fine for speed tests)",
+                    spec.text)
+    model, preprocess, tokenizer = create(spec.name, spec.tag or spec.path)
+    return OpenClipEncoder(spec.text, model, preprocess, tokenizer)
+
+
+def load_builtin(spec: ModelSpec) -> Encoder:
+    if not BUILTIN_WEIGHTS.is_file():
+        raise UserError(f"built-in weights {BUILTIN_WEIGHTS} missing: run "
+                        "`python -m mmdemo train-builtin` to make them")
+    model, preprocess, tokenizer = create(BUILTIN_ARCH, str(BUILTIN_WEIGHTS))
+    return OpenClipEncoder("builtin", model, preprocess, tokenizer)

@@ -1,0 +1,36 @@
+"""sentence-transformers CLIP models (hub name or a directory saved with ``.save``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from PIL import Image
+
+from mmdemo.encoders.base import Encoder, ModelSpec
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """sentence-transformers preprocesses inside ``encode``; workers only decode."""
+    return image.convert("RGB")
+
+
+class STClipEncoder(Encoder):
+    def __init__(self, spec: str, model: Any):
+        super().__init__(spec, model, to_rgb)
+
+    def _encode(self, items: list[Any]) -> torch.Tensor:
+        return self.module.encode(items, batch_size=len(items), convert_to_tensor=True,
+                                  show_progress_bar=False)
+
+    def _forward_images(self, batch: list[Image.Image]) -> torch.Tensor:
+        return self._encode(batch)
+
+    def _forward_texts(self, texts: list[str]) -> torch.Tensor:
+        return self._encode(texts)
+
+
+def load(spec: ModelSpec) -> Encoder:
+    from sentence_transformers import SentenceTransformer
+
+    return STClipEncoder(spec.text, SentenceTransformer(spec.name, device=None))

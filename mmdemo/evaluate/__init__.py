@@ -1,0 +1,1 @@
+"""Evaluation: zero-shot accuracy and composed retrieval on data training never saw."""
