@@ -33,7 +33,7 @@ class BuildReport:
 
     def as_dict(self) -> dict:
         return {"name": self.name, "total": self.total, "added": self.added,
-                "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
+                "skipped": [{"file": p, "reason": r} for p, r in self.skipped],
                 "seconds": round(self.seconds, 2), "images_per_s": round(self.images_per_s, 1)}
 
 

@@ -49,7 +49,7 @@ def cmd_build(a) -> None:
           f"added {report['added']} of {report['total']} in {report['seconds']:.1f}s "
           f"({report['images_per_s']:.0f} images/s)")
     for s in report["skipped"]:
-        print(f"  skipped {s['path']}: {s['reason']}")
+        print(f"  skipped {s['file']}: {s['reason']}")
 
 
 def cmd_search(a) -> None:
@@ -153,7 +153,7 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("train-builtin", help="train the built-in model (needs dataset-fashion-mnist)")
-    s.add_argument("--steps", type=int, default=800)
+    s.add_argument("--steps", type=int, default=1200)
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=cmd_train)
     return p

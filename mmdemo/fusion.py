@@ -206,7 +206,8 @@ def fuse(cand: Candidates, parts: list[Part], kind_weights: dict[str, float], mo
         if norm < 1e-8:
             raise UserError("the weighted parts cancel out (the fused query is zero): change a weight")
         per_part = (w / norm)[:, None] * cand.scores
-        formula = "score = cos(normalize(Σ wᵢ·eᵢ), g)  (early fusion, normalised query)"
+        formula = ("score = cos(normalize(Σ wᵢ·eᵢ), g)  (early fusion, normalised query)" if mode == "early"
+                   else "score = cos(normalize(w_img·e_img + w_txt·(t_target − t_source)), g)  (delta)")
     elif mode == "late":
         per_part = w[:, None] * cand.derived(late_norm)
         formula = f"score = Σ wᵢ·{late_norm}(cos(eᵢ, g))  (late fusion over candidates)"

@@ -122,8 +122,10 @@ def image_part(encoder, image: Any, name: str = "image", multiplier: float = 1.0
     data = image_bytes(image)
     key = (encoder.fingerprint, "image", hashlib.sha1(data).hexdigest())
 
+    label = Path(image).name if isinstance(image, (str, Path)) else "query image"
+
     def make():
-        img = images.decode(data, name if name != "image" else "query image")
+        img = images.decode(data, label)
         native = getattr(getattr(encoder.module, "visual", None), "image_size", (224,))
         native = native[0] if isinstance(native, (tuple, list)) else native
         return encoder.encode_images([img])[0], fusion.image_quality(img, int(native))

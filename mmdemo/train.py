@@ -25,13 +25,13 @@ from mmdemo.encoders import open_clip_backend as ocb
 
 @dataclass
 class TrainConfig:
-    steps: int = 800
+    steps: int = 1200
     batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 0.05
     warmup: int = 50
     shape_fraction: float = 0.55
-    achromatic: float = 0.25  # share of images drawn in grey with shape/garment-only captions
+    achromatic: float = 0.35  # share of images drawn in grey with shape/garment-only captions
     seed: int = TRAIN_SEED
     threads: int = 2
     eval_every: int = 200
@@ -101,12 +101,13 @@ def train(cfg: TrainConfig, out: Path = ocb.BUILTIN_WEIGHTS, log=print) -> dict:
                              {"params": rest, "weight_decay": 0.0}], lr=cfg.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / cfg.warmup) * 0.5 * (
         1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps)))
+    model.visual.to(memory_format=torch.channels_last)  # ~25 % faster convolutions on CPU
     start = time.time()
     model.train()
     for step, (x, texts, attrs, named) in enumerate(loader):
         if step >= cfg.steps:
             break
-        img = F.normalize(model.encode_image(x), dim=-1)
+        img = F.normalize(model.encode_image(x.contiguous(memory_format=torch.channels_last)), dim=-1)
         txt = F.normalize(model.encode_text(tokenizer(texts)), dim=-1)
         loss = multi_positive_loss(img, txt, model.logit_scale.exp().clamp(max=100), positives(attrs, named))
         opt.zero_grad(set_to_none=True)

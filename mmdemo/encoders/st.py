@@ -33,4 +33,11 @@ class STClipEncoder(Encoder):
 def load(spec: ModelSpec) -> Encoder:
     from sentence_transformers import SentenceTransformer
 
-    return STClipEncoder(spec.text, SentenceTransformer(spec.name, device=None))
+    model = SentenceTransformer(spec.name, device=None)
+    # Hub CLIP configs often leave max_seq_length unset: long texts would overflow the
+    # position table instead of being truncated.
+    config = getattr(getattr(model[0], "model", None), "config", None)
+    limit = getattr(getattr(config, "text_config", None), "max_position_embeddings", None)
+    if limit and (model.max_seq_length is None or model.max_seq_length > limit):
+        model.max_seq_length = int(limit)
+    return STClipEncoder(spec.text, model)

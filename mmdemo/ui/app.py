@@ -1,0 +1,65 @@
+"""The Blocks app: four tabs and the named API, started by ``app.py`` or ``mmdemo serve``."""
+
+from __future__ import annotations
+
+import logging
+
+import gradio as gr
+from tqdm import tqdm
+
+from mmdemo import encoders, paths, service
+from mmdemo.ui import api, classify, evaluate, indexes, retrieve
+from mmdemo.ui.common import Settings, settings_from_env
+
+INTRO = """# mmdemo · multimodal fusion, hands on
+Images and texts share one embedding space. Fuse an image with a text (and subtract a
+negative), move the weights, and watch the ranking change: nothing is re-encoded.
+Model: `{model}` · index: `{index}`"""
+CSS = """
+#retrieve-gallery .caption-label { font-size: 11px; white-space: normal; }
+footer { display: none !important; }
+"""
+
+
+def prepare(settings: Settings) -> None:
+    """Load the model and make sure its bundled index exists (built with a progress bar)."""
+    encoders.load(settings.model)
+    if settings.index == service.default_index_name(settings.model):
+        bar = tqdm(desc=f"building index {settings.index!r}", unit="img")
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        service.ensure_index(settings.index, settings.model, progress)
+        bar.close()
+
+
+def build_app(settings: Settings) -> gr.Blocks:
+    prepare(settings)
+    names = [m["name"] for m in service.indexes()]
+    with gr.Blocks(title="mmdemo: multimodal fusion") as demo:
+        gr.Markdown(INTRO.format(model=settings.model, index=settings.index))
+        with gr.Tabs():
+            with gr.Tab("Retrieve", id="retrieve"):
+                shared = retrieve.build(settings, names)
+            with gr.Tab("Classify", id="classify"):
+                classify.build(settings)
+            with gr.Tab("Index", id="index"):
+                indexes.build(settings, shared["index"])
+            with gr.Tab("Evaluate", id="evaluate"):
+                evaluate.build(settings)
+        api.register(settings)
+    # The built-in model is small: a few requests can run at once; big CLIPs get fewer.
+    demo.queue(default_concurrency_limit=4 if settings.model == "builtin" else 2, max_size=64)
+    return demo
+
+
+def launch(host: str | None = None, port: int | None = None, model: str | None = None,
+           index: str | None = None, **kwargs):
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    settings = settings_from_env(model, index)
+    demo = build_app(settings)
+    allowed = [str(paths.cache_dir()), str(paths.index_dir())] + [str(r) for r in settings.folder_roots]
+    return demo.launch(server_name=host, server_port=port, allowed_paths=allowed, max_file_size="25mb",
+                       ssr_mode=False, show_error=True, theme=gr.themes.Soft(), css=CSS, **kwargs)

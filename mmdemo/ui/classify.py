@@ -1,0 +1,53 @@
+"""Classify tab: zero-shot labels for an image, fused with an optional text hint, live."""
+
+from __future__ import annotations
+
+import gradio as gr
+import pandas as pd
+
+from mmdemo import service
+from mmdemo.classify import DEFAULT_TEMPLATES
+from mmdemo.data.vocab import GARMENTS, SHAPES
+from mmdemo.ui.common import Settings, file_path, guarded, image_input
+
+DEFAULT_LABELS = "\n".join(SHAPES + GARMENTS)
+EMPTY = pd.DataFrame({"label": pd.Series(dtype=str), "probability": pd.Series(dtype=float)})
+
+
+def run(image, labels, text, w_image, w_text, templates, model):
+    image = file_path(image)
+    if not image and not (text or "").strip():
+        return EMPTY, "Give an image (and optionally a text hint)."
+    temps = [t.strip() for t in (templates or "").splitlines() if t.strip()]
+    out = service.classify(image, labels, text, w_image, w_text, temps or None, model=model)
+    df = pd.DataFrame([{"label": r["label"], "probability": round(r["score"], 4)} for r in out["labels"]])
+    top = out["labels"][0]
+    w = out["weights"]
+    return df, (f"**{top['label']}** ({top['score']:.1%}) · effective weights image {w['image']:.2f}, "
+                f"text {w['text']:.2f} · model `{out['model']}`")
+
+
+def build(settings: Settings) -> None:
+    model = gr.State(settings.model)
+    with gr.Row():
+        with gr.Column(scale=2, min_width=320):
+            image = image_input("Image", "classify-image")
+            text = gr.Textbox(label="Text hint (fused with the image)", placeholder="e.g. it is a star")
+            with gr.Row():
+                w_image = gr.Slider(0, 1, 1.0, step=0.05, label="Image weight")
+                w_text = gr.Slider(0, 1, 0.5, step=0.05, label="Text weight", elem_id="classify-w-text")
+            labels = gr.Textbox(DEFAULT_LABELS, lines=6, max_lines=12, label="Labels (one per line)")
+            templates = gr.Textbox("\n".join(DEFAULT_TEMPLATES), lines=3,
+                                   label="Prompt templates ({} = label; embeddings are averaged)")
+            button = gr.Button("Classify", variant="primary")
+        with gr.Column(scale=3):
+            summary = gr.Markdown()
+            plot = gr.BarPlot(EMPTY, x="label", y="probability", sort="-y", y_lim=[0, 1], height=420,
+                              x_label_angle=-45, label="Class probabilities", elem_id="classify-plot")
+    inputs = [image, labels, text, w_image, w_text, templates, model]
+    handler = guarded(run)
+    button.click(handler, inputs, [plot, summary], api_visibility="private")
+    for live in (w_image, w_text, image):
+        live.change(handler, inputs, [plot, summary], trigger_mode="always_last", api_visibility="private",
+                    show_progress="hidden")
+    text.submit(handler, inputs, [plot, summary], api_visibility="private")
