@@ -173,9 +173,14 @@ class Candidates:
     _cache: dict = field(default_factory=dict, repr=False)
 
     def derived(self, what: str) -> np.ndarray:
-        """z-scores, min-max or ranks, computed once per query, reused by every re-weighting."""
+        """Per-part z-scores, min-max or reciprocal ranks (float32), computed once per query
+        and reused by every re-weighting."""
         if what not in self._cache:
-            self._cache[what] = ranks(self.scores) if what == "ranks" else normalise_scores(self.scores, what)
+            if what == "rrf":
+                value = 1.0 / (RRF_K + ranks(self.scores))
+            else:
+                value = normalise_scores(self.scores, what)
+            self._cache[what] = np.ascontiguousarray(value, np.float32)
         return self._cache[what]
 
 
@@ -200,24 +205,24 @@ def fuse(cand: Candidates, parts: list[Part], kind_weights: dict[str, float], mo
                      (text_quality(cand.scores[i]) if p.kind != "image" else 1.0)
                      for i, p in enumerate(parts)]
     w = part_weights(parts, kind_weights, qualities)
-    vectors = np.stack([p.vector for p in parts])
     if mode in ("early", "delta"):
-        norm = float(np.linalg.norm((w[:, None] * vectors).sum(axis=0)))
+        norm = float(np.linalg.norm((w[:, None] * np.stack([p.vector for p in parts])).sum(axis=0)))
         if norm < 1e-8:
             raise UserError("the weighted parts cancel out (the fused query is zero): change a weight")
-        per_part = (w / norm)[:, None] * cand.scores
+        w, per_part = w / norm, cand.scores
         formula = ("score = cos(normalize(Σ wᵢ·eᵢ), g)  (early fusion, normalised query)" if mode == "early"
                    else "score = cos(normalize(w_img·e_img + w_txt·(t_target − t_source)), g)  (delta)")
     elif mode == "late":
-        per_part = w[:, None] * cand.derived(late_norm)
+        per_part = cand.derived(late_norm)
         formula = f"score = Σ wᵢ·{late_norm}(cos(eᵢ, g))  (late fusion over candidates)"
     else:
-        per_part = w[:, None] / (RRF_K + cand.derived("ranks"))
+        per_part = cand.derived("rrf")
         formula = f"score = Σ wᵢ / ({RRF_K} + rankᵢ(g))  (reciprocal-rank fusion)"
-    total = per_part.sum(axis=0)
+    total = w.astype(np.float32) @ per_part  # one pass over the cached scores
     top = top_k(total, k, threshold)
-    return Fused(cand.rows[top], total[top].astype(np.float32), per_part[:, top].T.astype(np.float32),
-                 w, formula)
+    contributions = (w[:, None] * per_part[:, top]).T.astype(np.float32)
+    shown = w * norm if mode in ("early", "delta") else w
+    return Fused(cand.rows[top], total[top].astype(np.float32), contributions, shown, formula)
 
 
 def top_k(scores: np.ndarray, k: int, threshold: float | None = None) -> np.ndarray:

@@ -253,6 +253,14 @@ class Index:
         return cls(m, items, emb, vectors)
 
 
+def read_manifest(name: str, root: Path | None = None) -> Manifest:
+    """An index's manifest alone (cheap: no vectors are read)."""
+    m = _read_manifest(Path(root or paths.index_dir()) / validate_name(name))
+    if m is None:
+        raise UserError(f"no index named {name!r}: build it first (Index tab or build-index)")
+    return m
+
+
 def list_indexes(root: Path | None = None) -> list[Manifest]:
     root = Path(root or paths.index_dir())
     if not root.is_dir():

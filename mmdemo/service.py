@@ -26,7 +26,7 @@ from mmdemo import encoders, fusion, query
 from mmdemo.data import gallery, images
 from mmdemo.data.vocab import COLOR_NAMES, GARMENTS, SHAPES
 from mmdemo.errors import UserError
-from mmdemo.index import Index, delete_index, list_indexes, validate_name
+from mmdemo.index import Index, delete_index, list_indexes, read_manifest, validate_name
 
 DEFAULT_MODEL = "builtin"
 MAX_TEXT = 1000  # characters kept of a query text; tokenizers truncate further
@@ -86,8 +86,7 @@ def get_index(name: str) -> Index:
         cached = _INDEXES.get(name)
         if cached and cached[0] == mtime:
             return cached[1]
-    meta = Index.load(name).manifest  # cheap enough: a reload happens once per change
-    encoder = encoders.load(meta.model)
+    encoder = encoders.load(read_manifest(name).model)
     idx = Index.load(name, model=encoder.spec, fingerprint=encoder.fingerprint)
     with _INDEX_LOCK:
         _INDEXES[name] = (mtime, idx)

@@ -114,7 +114,7 @@ def score_task(encoder, task: Task) -> dict:
 
     out = {"image_only": run("early", 0.0), "text_only": run("early", 1.0), "sweep": {}}
     for mode in ("early", "late", "rrf", "delta"):
-        sweep = [{"w_text": w, **run(mode, w)} for w in SWEEP if 0 < w < 1]
+        sweep = [{"w_text": w, **run(mode, w)} for w in SWEEP]
         out["sweep"][mode] = sweep
         out[mode] = max(sweep, key=lambda r: (r["R@10"], r["attr@1"], r["R@1"]))
     out["queries"] = len(task.targets)

@@ -1,0 +1,66 @@
+"""Index-build throughput: the full pipeline (decode + preprocess in DataLoader workers,
+overlapping the forward) against the bare model forward on the same, already prepared batches.
+
+    python bench/build_throughput.py [--model builtin] [--n 880] [--photos] [--workers 1]
+
+``--photos`` builds from 1024×768 JPEGs (heavier decoding) instead of the bundled gallery.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from mmdemo import encoders
+from mmdemo.build import build
+from mmdemo.data import gallery
+from mmdemo.data.images import open_image
+from mmdemo.index import Index
+
+
+def photo_entries(n: int, folder: Path) -> list[gallery.Entry]:
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        base = rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)
+        img = Image.fromarray(base).resize((1024, 768), Image.Resampling.BICUBIC)
+        img.save(folder / f"photo-{i:04d}.jpg", quality=90)
+    return gallery.folder_entries(folder)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--model", default="builtin")
+    p.add_argument("--n", type=int, default=880)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--photos", action="store_true")
+    a = p.parse_args()
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    enc = encoders.load(a.model)
+    with tempfile.TemporaryDirectory() as tmp:
+        entries = photo_entries(a.n, Path(tmp)) if a.photos else gallery.bundled_entries()[: a.n]
+        prepared = [enc.prepare_image(open_image(e.file)) for e in entries]
+        enc.encode_prepared(prepared[: a.batch_size])  # warm up
+        start = time.perf_counter()
+        for i in range(0, len(prepared), a.batch_size):
+            enc.encode_prepared(prepared[i: i + a.batch_size])
+        bare = len(prepared) / (time.perf_counter() - start)
+        result = {"model": enc.spec, "images": len(entries), "source": "photos" if a.photos else "bundled",
+                  "bare_forward_images_per_s": round(bare, 1)}
+        for workers in sorted({0, a.workers}):
+            idx = Index.create("bench", enc.spec, enc.fingerprint, enc.dim, "Flat")
+            report = build(idx, entries, enc, batch_size=a.batch_size, workers=workers)
+            result[f"pipeline_workers{workers}_images_per_s"] = round(report.images_per_s, 1)
+            result[f"ratio_workers{workers}"] = round(report.images_per_s / bare, 3)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
