@@ -8,11 +8,15 @@ overlapping the forward) against the bare model forward on the same, already pre
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
+
 import argparse
 import json
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import torch

@@ -10,6 +10,11 @@ early-fusion results equal a fresh FAISS search with the same weights.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
+
 import argparse
 import json
 import statistics

@@ -37,6 +37,9 @@ class BuildReport:
                 "seconds": round(self.seconds, 2), "images_per_s": round(self.images_per_s, 1)}
 
 
+DECODE_SIDE = 448  # ≥ every CLIP input size we serve (≤ 336), far below camera resolutions
+
+
 class Decoded(torch.utils.data.Dataset):
     """Item i -> (i, prepared input or None, sha1 or None, skip reason or None)."""
 
@@ -51,7 +54,7 @@ class Decoded(torch.utils.data.Dataset):
         if not is_image_name(entry.file):
             return i, None, None, f"not an image file type ({entry.file.suffix or 'no extension'})"
         try:
-            image, sha1 = open_with_hash(entry.file)
+            image, sha1 = open_with_hash(entry.file, DECODE_SIDE)
             return i, self.prepare(image), sha1, None
         except UserError as exc:
             return i, None, None, str(exc)
@@ -64,9 +67,13 @@ def _as_list(batch):
 
 
 def default_workers(n_items: int, batch_size: int) -> int:
-    if n_items < 2 * batch_size:
-        return 0  # starting a worker costs more than it saves
-    return max(1, min(4, (os.cpu_count() or 2) - 1))
+    """Decoding workers: none for tiny galleries (a worker costs more to start than it saves)
+    or on ≤ 2 cores (measured: the worker only competes with the model's threads there);
+    otherwise up to 4, leaving a core to the model."""
+    cores = os.cpu_count() or 2
+    if n_items < 2 * batch_size or cores <= 2:
+        return 0
+    return min(4, cores - 1)
 
 
 def build(index: Index, entries: list[Entry], encoder, batch_size: int = 64, workers: int | None = None,

@@ -55,16 +55,18 @@ class Batches(torch.utils.data.IterableDataset):
                     if rng.random() < self.cfg.achromatic:
                         spec = shapes.achromatic(rng, spec)
                     img = shapes.render(spec, size=int(rng.choice([64, 64, 96, 128])))
+                    attributes = {**spec.attributes, "position": shapes.position(spec)}
                 else:
                     i = int(rng.integers(len(self.labels)))
                     spec = fashion.sample_spec(rng, i, self.labels[i], heldout="exclude")
                     if rng.random() < self.cfg.achromatic:
                         spec = fashion.achromatic(rng, spec)
                     img = fashion.render(spec, self.pixels[i], size=int(rng.choice([64, 96])))
-                text, n = captions.random_caption(spec.attributes, rng)
+                    attributes = spec.attributes
+                text, n = captions.random_caption(attributes, rng)
                 imgs.append(self.preprocess(img))
                 texts.append(text)
-                attrs.append(spec.attributes)
+                attrs.append(attributes)
                 named.append(n)
             yield torch.stack(imgs), texts, attrs, named
 

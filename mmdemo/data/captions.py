@@ -20,8 +20,9 @@ COLOR_ONLY = ["a {c} one", "make it {c}", "in {c}", "something {c}", "{c}", "cha
 SHAPE_ONLY = ["a {s}", "as a {s}", "make it a {s}", "{s}", "change it to a {s}", "a {z} {s}", "it is a {s}"]
 GARMENT_ONLY = ["a {g}", "as a {g}", "make it a {g}", "{g}", "a photo of a {g}", "it is a {g}"]
 SIZE_ONLY = ["a {z} one", "make it {z}"]
+WITH_POSITION = ["a {c} {s} at the {p}", "a {z} {c} {s}, {p}", "a {s} at the {p}", "something at the {p}"]
 
-_KEYS = {"c": "color", "s": "shape", "z": "size", "g": "garment"}
+_KEYS = {"c": "color", "s": "shape", "z": "size", "g": "garment", "p": "position"}
 
 
 def fill(template: str, attrs: Attrs) -> tuple[str, Attrs]:
@@ -37,6 +38,8 @@ def random_caption(attrs: Attrs, rng: np.random.Generator) -> tuple[str, Attrs]:
     if attrs.get("color") == "none":  # achromatic: name only what the image has
         return fill(str(rng.choice(GARMENT_ONLY if garment else SHAPE_ONLY)), attrs)
     r = rng.random()
+    if "position" in attrs and rng.random() < 0.2:  # keeps where a shape is in the embedding
+        return fill(str(rng.choice(WITH_POSITION)), attrs)
     if r < 0.55:
         pool = FULL_GARMENT if garment else FULL_SHAPE
     elif r < 0.75:

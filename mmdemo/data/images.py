@@ -46,8 +46,9 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha1(data).hexdigest()
 
 
-def decode(data: bytes, name: str = "image") -> Image.Image:
-    """Decode bytes to an RGB image (first frame, EXIF-rotated, alpha on white)."""
+def decode(data: bytes, name: str = "image", max_side: int = WORKING_SIDE) -> Image.Image:
+    """Decode bytes to an RGB image (first frame, EXIF-rotated, alpha on white), shrunk towards
+    ``max_side`` pixels on its long side (JPEGs are decoded at reduced scale directly)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -56,7 +57,7 @@ def decode(data: bytes, name: str = "image") -> Image.Image:
                 raise UserError(f"{name}: {img.width}×{img.height} pixels is too large "
                                 f"(limit {MAX_PIXELS // 1_000_000} megapixels)")
             img.seek(0)
-            img.draft("RGB", (WORKING_SIDE, WORKING_SIDE))  # JPEG: decode at reduced size
+            img.draft("RGB", (max_side // 2, max_side // 2))  # JPEG: DCT-scaled decode, much faster
             img.load()
     except UserError:
         raise
@@ -70,10 +71,10 @@ def decode(data: bytes, name: str = "image") -> Image.Image:
         img = ImageOps.exif_transpose(img)
     except Exception:  # a broken EXIF block must not lose the picture
         pass
-    return to_rgb(img)
+    return to_rgb(img, max_side)
 
 
-def to_rgb(img: Image.Image) -> Image.Image:
+def to_rgb(img: Image.Image, max_side: int = WORKING_SIDE) -> Image.Image:
     """Any PIL mode to RGB; transparency is composited on white, high bit depths rescaled."""
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
         a = np.asarray(img, np.float64)
@@ -87,8 +88,8 @@ def to_rgb(img: Image.Image) -> Image.Image:
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(background, rgba)
     img = img.convert("RGB")
-    if max(img.size) > WORKING_SIDE:
-        img.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.Resampling.BICUBIC)
+    if max(img.size) > 2 * max_side:  # within 2x, resampling costs more than it saves
+        img.thumbnail((max_side, max_side), Image.Resampling.BICUBIC)
     return img
 
 
@@ -100,7 +101,7 @@ def open_image(source: str | Path | bytes | Image.Image) -> Image.Image:
     return decode(data, name)
 
 
-def open_with_hash(source: str | Path | bytes) -> tuple[Image.Image, str]:
+def open_with_hash(source: str | Path | bytes, max_side: int = WORKING_SIDE) -> tuple[Image.Image, str]:
     """Decode and hash the same bytes (index builds need both, read once)."""
     data, name = read_bytes(source)
-    return decode(data, name), content_hash(data)
+    return decode(data, name, max_side), content_hash(data)

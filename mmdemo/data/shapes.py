@@ -64,6 +64,13 @@ def sample_spec(
     )
 
 
+def position(spec: ShapeSpec) -> str:
+    """Where the shape sits, on a 3×3 grid: "top left" … "middle" … "bottom right"."""
+    col = ("left", "", "right")[min(2, int(spec.cx * 3))]
+    row = ("top", "", "bottom")[min(2, int(spec.cy * 3))]
+    return f"{row} {col}".strip() or "middle"
+
+
 def achromatic(rng: np.random.Generator, spec: ShapeSpec) -> ShapeSpec:
     """The same geometry in a grey that contrasts with the background: its colour is "none".
 
