@@ -74,14 +74,48 @@ def cmd_eval(a) -> None:
         from mmdemo.evaluate import zeroshot
 
         out = zeroshot.evaluate(encoder)
+    elif a.what == "classify":
+        from mmdemo.evaluate import classify as evaluate_classify
+
+        out = evaluate_classify.evaluate(encoder, a.data)
     else:
         from mmdemo.evaluate import composed
 
-        out = composed.evaluate(encoder)
+        if a.data:
+            task, skipped = composed.folder_task(encoder, a.data)
+            result = {"model": encoder.spec, "data": composed.score_task(encoder, task, folds=a.cv),
+                      "skipped": skipped}
+            out = result if a.sweep else {**result, "data": {k: v for k, v in result["data"].items()
+                                                             if k != "sweep"}}
+            return _json(out) if a.json else _print_table(out)
+        result = composed.evaluate(encoder, folds=a.cv, learned=not a.no_learned)
+        if a.save:
+            result["saved"] = composed.save_to_index(result, a.save)
+        if a.plot:
+            composed.plot_sweep(result, a.plot)
+        out = composed.public(result)
+        if not a.sweep:
+            for d in ("shapes", "fashion"):
+                out[d] = {k: v for k, v in out[d].items() if k != "sweep"}
     if a.json:
         _json(out)
     else:
-        print(json.dumps(out, indent=2))
+        _print_table(out)
+
+
+def _print_table(out: dict) -> None:
+    """Human-readable: one line per metric row."""
+    for key, value in out.items():
+        if isinstance(value, dict) and all(isinstance(v, dict) for v in value.values()):
+            print(f"{key}:")
+            for name, row in value.items():
+                cells = "  ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                                  for k, v in row.items() if not isinstance(v, (list, dict)))
+                print(f"  {name:18s} {cells}")
+        elif not isinstance(value, (list, dict)):
+            print(f"{key}: {value:.3f}" if isinstance(value, float) else f"{key}: {value}")
+        else:
+            print(f"{key}: {json.dumps(value)[:400]}")
 
 
 def cmd_train(a) -> None:
@@ -146,9 +180,17 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_classify)
 
-    s = sub.add_parser("eval", help="evaluate a model on held-out generated data")
-    s.add_argument("what", choices=["zeroshot", "composed"])
+    s = sub.add_parser("eval", help="evaluate a model on held-out generated data (or your own)")
+    s.add_argument("what", choices=["zeroshot", "composed", "classify"])
     s.add_argument("--model", default="builtin")
+    s.add_argument("--data", help="classify: an ImageFolder-style folder (class_name/image.jpg); "
+                   "composed: a folder of images with triplets.csv (reference,modifier,target)")
+    s.add_argument("--cv", type=int, default=0, metavar="K", help="composed: K-fold CV of mode and weights")
+    s.add_argument("--sweep", action="store_true", help="composed: include every weight of the sweep")
+    s.add_argument("--plot", metavar="PNG", help="composed: plot R@10 against the text weight")
+    s.add_argument("--save", metavar="INDEX", help="composed: keep the learned combiner and the CV "
+                   "choice (as defaults) with this index")
+    s.add_argument("--no-learned", action="store_true", help="composed: skip training the combiner")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_eval)
 

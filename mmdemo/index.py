@@ -220,8 +220,8 @@ class Index:
                           lambda p: p.write_text(json.dumps(asdict(manifest), indent=2) + "\n"))
             self.manifest.generation = gen
             keep = set(files.values()) | {"manifest.json", ".lock"}
-            for f in folder.iterdir():
-                if f.name not in keep:
+            for f in folder.iterdir():  # old generations and crashed temp files; extras stay
+                if f.name not in keep and (f.name.startswith((".", "vectors-", "embeddings-", "items-"))):
                     f.unlink(missing_ok=True)
         return folder
 
@@ -258,6 +258,17 @@ def read_manifest(name: str, root: Path | None = None) -> Manifest:
     m = _read_manifest(Path(root or paths.index_dir()) / validate_name(name))
     if m is None:
         raise UserError(f"no index named {name!r}: build it first (Index tab or build-index)")
+    return m
+
+
+def set_defaults(name: str, defaults: dict, root: Path | None = None) -> Manifest:
+    """Store fusion defaults (e.g. weights chosen by cross-validation) in the manifest, atomically."""
+    folder = Path(root or paths.index_dir()) / validate_name(name)
+    with _folder_lock(folder):
+        m = read_manifest(name, root)
+        m.defaults = {**m.defaults, **defaults}
+        m.updated = _now()
+        _atomic_write(folder / "manifest.json", lambda p: p.write_text(json.dumps(asdict(m), indent=2) + "\n"))
     return m
 
 

@@ -29,6 +29,7 @@ from mmdemo.errors import UserError
 from mmdemo.index import Index, delete_index, list_indexes, read_manifest, validate_name
 
 DEFAULT_MODEL = "builtin"
+MODES = fusion.MODES + ("learned",)
 MAX_TEXT = 1000  # characters kept of a query text; tokenizers truncate further
 MAX_K = 200
 
@@ -59,6 +60,7 @@ class LRU:
 _EMBEDDINGS = LRU(4096)
 _CANDIDATES = LRU(16)
 _LABELS = LRU(64)
+_COMBINERS = LRU(8)
 _INDEXES: dict[str, tuple[float, Index]] = {}
 _INDEX_LOCK = threading.Lock()
 
@@ -227,15 +229,18 @@ def retrieve(index: str | None = None, image: Any = None, text: str | None = Non
              threshold: float | None = None, expression: str | None = None, source: str | None = None,
              model: str | None = None) -> dict:
     """A fused query against an index; the dict is the API's ``/retrieve`` contract."""
-    if fusion_mode not in fusion.MODES:
-        raise UserError(f"unknown fusion mode {fusion_mode!r}: choose one of {', '.join(fusion.MODES)}")
+    if fusion_mode not in MODES:
+        raise UserError(f"unknown fusion mode {fusion_mode!r}: choose one of {', '.join(MODES)}")
     k = _check_k(k)
     idx = get_index(index or default_index_name(model or DEFAULT_MODEL))
     encoder = index_encoder(idx, model)
     built = build_parts(encoder, image, text, negative, expression, fusion_mode, source)
     kinds = fusion.effective_weights(built.parts, {"image": w_image, "text": w_text, "negative": w_negative})
+    if fusion_mode == "learned":
+        built = learned_parts(idx, encoder, built.parts)
     cand = candidates_for(idx, built.parts)
-    fused = fusion.fuse(cand, built.parts, kinds, fusion_mode, k, threshold, quality)
+    fused = fusion.fuse(cand, built.parts, {**kinds, "image": 1.0} if fusion_mode == "learned" else kinds,
+                        "early" if fusion_mode == "learned" else fusion_mode, k, threshold, quality)
     results = []
     for row, score, contrib in zip(fused.rows, fused.scores, fused.contributions):
         item = idx.items[int(row)]
@@ -248,9 +253,27 @@ def retrieve(index: str | None = None, image: Any = None, text: str | None = Non
         "parts": [{"name": p.name, "kind": p.kind, "weight": round(float(w), 6),
                    **({"quality": round(p.quality, 3)} if p.quality is not None else {})}
                   for p, w in zip(built.parts, fused.weights)],
-        "fusion": fusion_mode, "formula": fused.formula, "source": built.source,
+        "fusion": fusion_mode, "source": built.source,
+        "formula": ("score = cos(combiner(e_img, e_txt), g)  (learned fusion; sliders unused)"
+                    if fusion_mode == "learned" else fused.formula),
         "index": idx.manifest.name, "model": encoder.spec, "candidates": int(len(cand.rows)),
     }
+
+
+def learned_parts(idx: Index, encoder, parts: list[fusion.Part]) -> Parts:
+    """Model-level fusion: the index's trained combiner turns image + text into one query."""
+    from mmdemo import combiner, paths
+
+    img = next((p for p in parts if p.kind == "image"), None)
+    txt = next((p for p in parts if p.kind == "text"), None)
+    if img is None or txt is None:
+        raise UserError("learned fusion needs both an image and a text")
+    folder = paths.index_dir() / idx.manifest.name
+    stamp = (folder / combiner.FILE).stat().st_mtime_ns if (folder / combiner.FILE).exists() else 0
+    model = _COMBINERS.get_or_make((idx.manifest.name, stamp, encoder.fingerprint),
+                                   lambda: combiner.load(folder, encoder.fingerprint))
+    q = combiner.compose(model, img.vector, txt.vector)[0]
+    return Parts([fusion.Part("learned", "image", q)])
 
 
 def candidates_for(idx: Index, parts: list[fusion.Part]) -> fusion.Candidates:

@@ -158,3 +158,22 @@ def test_index_model_mismatch_is_refused(bundled_index, tmp_path):
     other = f"open_clip:{tiny_models.TINY_ARCH}@{tiny_models.open_clip_weights(tmp_path, 0)}"
     with pytest.raises(UserError, match="built with 'builtin'"):
         service.retrieve(index=bundled_index, text="a red one", model=other)
+
+
+def test_learned_fusion_and_cv_defaults_saved_with_the_index(bundled_index, builtin):
+    from mmdemo.evaluate import composed
+    from mmdemo.index import read_manifest
+
+    with pytest.raises(UserError, match="no learned combiner"):
+        service.retrieve(image=bundled("shape-0001.png"), text="make it blue", fusion_mode="learned")
+    model, cfg = composed.train_combiner(builtin)
+    cv_result = {"k": 5, "mean": 0.9, "std": 0.01, "chosen": {"mode": "delta", "w_text": 0.4}}
+    saved = composed.save_to_index({"_combiner": (model, cfg), "cv": cv_result}, bundled_index)
+    assert saved["combiner"] and read_manifest(bundled_index).defaults["fusion"] == "delta"
+    out = service.retrieve(image=bundled("shape-0001.png"), text="make it blue", fusion_mode="learned", k=5)
+    assert [p["name"] for p in out["parts"]] == ["learned"] and "learned" in out["formula"]
+    assert sum("blue" in r["caption"] for r in out["results"]) >= 4
+    with pytest.raises(UserError, match="needs both"):
+        service.retrieve(text="make it blue", fusion_mode="learned")
+    # the index still loads and searches as before: saving defaults touched only the manifest
+    assert service.retrieve(text="a red circle", k=3)["results"][0]["caption"].endswith("red circle")

@@ -7,22 +7,31 @@ red"), again with one exact target. ``attr@1`` asks only that the top result has
 attribute of the target (colour, shape, size / garment), since many gallery images share them.
 
 Every strategy runs through ``mmdemo.fusion`` on exact per-part scores, the same code the app
-uses; each is swept over the text weight (image weight = 1 − text weight).
+uses; each is swept over the text weight (image weight = 1 − text weight). The learned
+combiner (``mmdemo.combiner``) trains on triplets from other geometries and other garments
+whose attribute pairs are all seen pairs; ``unseen`` reports every strategy on the queries
+whose reference or target is a held-out pair.
 """
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
+from mmdemo import combiner as comb
 from mmdemo import fusion
 from mmdemo.data import fashion, shapes
-from mmdemo.data.vocab import COLOR_NAMES, EVAL_SEED, SHAPES
+from mmdemo.data.images import EXTENSIONS, open_image
+from mmdemo.data.vocab import COLOR_NAMES, EVAL_SEED, GARMENTS, HELDOUT_GARMENT_PAIRS, HELDOUT_SHAPE_PAIRS, SHAPES
+from mmdemo.errors import UserError
+from mmdemo.evaluate import cv
 from mmdemo.evaluate.zeroshot import FASHION_EVAL_START
 from mmdemo.service import guess_source
 
-SWEEP = tuple(round(x, 1) for x in np.linspace(0, 1, 11))
+SWEEP = tuple(float(round(x, 1)) for x in np.linspace(0, 1, 11))
 COLOR_MODS = ("make it {}", "in {}", "change the colour to {}")
 SHAPE_MODS = ("as a {}", "make it a {}", "change it to a {}")
 
@@ -34,6 +43,32 @@ class Task:
     refs: np.ndarray  # (Q,) gallery row of each query's reference
     texts: list[str]  # modification text per query
     targets: np.ndarray  # (Q,) gallery row of the target
+
+    @property
+    def unseen(self) -> np.ndarray:
+        """Queries whose reference or target is an attribute pair never seen in training."""
+        return np.array([_heldout(self.attrs[r]) or _heldout(self.attrs[t]) for r, t in zip(self.refs, self.targets)])
+
+
+def _heldout(a: dict) -> bool:
+    if "shape" in a:
+        return (a["color"], a["shape"]) in HELDOUT_SHAPE_PAIRS
+    if "garment" in a:
+        return (a["color"], a["garment"]) in HELDOUT_GARMENT_PAIRS
+    return False  # user data: no notion of held-out pairs
+
+
+def _modification(rng: np.random.Generator, c1: str, s1: str, heldout_ok: bool) -> tuple[str, str, str]:
+    """(text, c2, s2): change the colour or the shape, avoiding held-out targets if asked."""
+    while True:
+        if rng.random() < 0.5:
+            c2, s2 = str(rng.choice([c for c in COLOR_NAMES if c != c1])), s1
+            text = str(rng.choice(COLOR_MODS)).format(c2)
+        else:
+            c2, s2 = c1, str(rng.choice([s for s in SHAPES if s != s1]))
+            text = str(rng.choice(SHAPE_MODS)).format(s2)
+        if heldout_ok or (c2, s2) not in HELDOUT_SHAPE_PAIRS:
+            return text, c2, s2
 
 
 def shapes_task(encoder, n_bases: int = 40, per_base: int = 4, seed: int = EVAL_SEED) -> Task:
@@ -49,17 +84,12 @@ def shapes_task(encoder, n_bases: int = 40, per_base: int = 4, seed: int = EVAL_
     gallery = encoder.encode_images([shapes.render(s) for s in specs])
     refs, texts, targets = [], [], []
     for b in range(n_bases):
-        for j in range(per_base):
+        for _ in range(per_base):
             c1, s1 = str(rng.choice(COLOR_NAMES)), str(rng.choice(SHAPES))
-            if j % 2 == 0:
-                c2 = str(rng.choice([c for c in COLOR_NAMES if c != c1]))
-                text, target = str(rng.choice(COLOR_MODS)).format(c2), index[b, c2, s1]
-            else:
-                s2 = str(rng.choice([s for s in SHAPES if s != s1]))
-                text, target = str(rng.choice(SHAPE_MODS)).format(s2), index[b, c1, s2]
+            text, c2, s2 = _modification(rng, c1, s1, heldout_ok=True)
             refs.append(index[b, c1, s1])
             texts.append(text)
-            targets.append(target)
+            targets.append(index[b, c2, s2])
     return Task(gallery, attrs, np.array(refs), texts, np.array(targets))
 
 
@@ -85,43 +115,210 @@ def fashion_task(encoder, n_garments: int = 100, seed: int = EVAL_SEED) -> Task:
     return Task(gallery, attrs, np.array(refs), texts, np.array(targets))
 
 
-def score_task(encoder, task: Task) -> dict:
-    """R@1, R@10 and attr@1 of every strategy, each at its best text weight, plus the sweeps."""
+def folder_task(encoder, data: str | Path) -> tuple[Task, list[dict]]:
+    """Your own composed-retrieval data: every image under ``data`` is the gallery (its folder
+    name is its label, for attr@1) and ``data/triplets.csv`` has ``reference,modifier,target``
+    rows (paths relative to ``data``). Bad rows and unreadable images are reported, not fatal."""
+    root = Path(data).expanduser()
+    csv_path = root / "triplets.csv"
+    if not csv_path.is_file():
+        raise UserError(f"{csv_path} not found: a CSV with reference,modifier,target columns")
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in EXTENSIONS)
+    images, attrs, row_of, skipped = [], [], {}, []
+    for f in files:
+        try:
+            images.append(open_image(f))
+        except UserError as exc:
+            skipped.append({"row": None, "file": str(f), "reason": str(exc)})
+            continue
+        row_of[f.resolve()] = len(attrs)
+        attrs.append({"label": f.parent.name if f.parent != root else f.stem})
+    refs, texts, targets = [], [], []
+    with open(csv_path, newline="") as fh:
+        for n, row in enumerate(csv.DictReader(fh), start=2):
+            ref, mod, tgt = (str(row.get(k) or "").strip() for k in ("reference", "modifier", "target"))
+            problem = ("missing reference, modifier or target" if not (ref and mod and tgt) else
+                       next((f"{p} is not a readable gallery image" for p in (ref, tgt)
+                             if (root / p).resolve() not in row_of), None))
+            if problem:
+                skipped.append({"row": n, "reason": problem})
+                continue
+            refs.append(row_of[(root / ref).resolve()])
+            texts.append(mod)
+            targets.append(row_of[(root / tgt).resolve()])
+    if not refs:
+        raise UserError(f"no usable row in {csv_path} ({len(skipped)} skipped)")
+    return Task(encoder.encode_images(images), attrs, np.array(refs), texts, np.array(targets)), skipped
+
+
+# --- learned fusion -----------------------------------------------------------------------------
+def training_triplets(encoder, n_shapes: int = 3000, seed: int = EVAL_SEED + 7):
+    """Triplets for the combiner: new geometries (shapes) and the bundled gallery's garment rows
+    (never the evaluation rows), with seen attribute pairs only."""
+    rng = np.random.default_rng([seed, 20])
+    ref_imgs, tgt_imgs, texts, colour, kind = [], [], [], [], []
+    for _ in range(n_shapes):
+        base = shapes.sample_spec(rng, heldout="exclude")
+        text, c2, s2 = _modification(rng, base.color, base.shape, heldout_ok=False)
+        ref_imgs.append(shapes.render(base))
+        tgt_imgs.append(shapes.render(replace(base, color=c2, shape=s2)))
+        texts.append(text)
+        colour.append(COLOR_NAMES.index(c2))
+        kind.append(SHAPES.index(s2))
+    pixels, labels = fashion.load_sample()
+    for r in range(FASHION_EVAL_START):
+        base = fashion.sample_spec(rng, r, labels[r], heldout="exclude")
+        allowed = [c for c in COLOR_NAMES if c != base.color and (c, base.garment) not in HELDOUT_GARMENT_PAIRS]
+        c2 = str(rng.choice(allowed))
+        ref_imgs.append(fashion.render(base, pixels[r]))
+        tgt_imgs.append(fashion.render(replace(base, color=c2), pixels[r]))
+        texts.append(str(rng.choice(COLOR_MODS)).format(c2))
+        colour.append(COLOR_NAMES.index(c2))
+        kind.append(len(SHAPES) + GARMENTS.index(base.garment))
+    ref, tgt, txt = (encoder.encode_images(ref_imgs), encoder.encode_images(tgt_imgs),
+                     encoder.encode_texts(texts))
+    return ref, txt, tgt, {"color": np.array(colour), "kind": np.array(kind)}
+
+
+def train_combiner(encoder, multitask: bool = False) -> tuple[comb.Combiner, comb.CombinerConfig]:
+    ref, txt, tgt, labels = training_triplets(encoder)
+    heads = {"color": len(COLOR_NAMES), "kind": len(SHAPES) + len(GARMENTS)} if multitask else {}
+    cfg = comb.CombinerConfig(dim=encoder.dim, heads=heads, model_fingerprint=encoder.fingerprint)
+    return comb.train(ref, txt, tgt, cfg, labels), cfg
+
+
+# --- scoring -----------------------------------------------------------------------------------
+def _hits(task: Task, top: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-query hit arrays from each query's top-10 rows (best first)."""
+    t = task.targets
+    return {"R@1": (top[:, 0] == t).astype(float), "R@10": (top == t[:, None]).any(1).astype(float),
+            "attr@1": np.array([task.attrs[a] == task.attrs[b] for a, b in zip(top[:, 0], t)], float)}
+
+
+def _mean(hits: dict[str, np.ndarray], rows: np.ndarray | None = None) -> dict[str, float]:
+    return {k: float(v[rows].mean() if rows is not None else v.mean()) for k, v in hits.items()}
+
+
+def score_task(encoder, task: Task, learned: dict[str, comb.Combiner] | None = None, folds: int = 0,
+               table_out: dict | None = None) -> dict:
+    """R@1, R@10 and attr@1 of every strategy at its best text weight, the sweeps, the learned
+    combiners, the same on unseen-pair queries, and (``folds`` ≥ 2) cross-validated weights."""
     text_emb = encoder.encode_texts(task.texts)
     sources = [guess_source(encoder, task.gallery[r], t) for r, t in zip(task.refs, task.texts)]
     src_emb = {s: encoder.encode_texts([s])[0] for s in set(sources) if s}
     queries = []
     for q, (ref, src) in enumerate(zip(task.refs, sources)):
-        img = fusion.Part("image", "image", task.gallery[ref])
-        txt = fusion.Part("text", "text", text_emb[q])
-        parts = [img, txt] + ([fusion.Part("source", "text", src_emb[src], sign=-1.0)] if src else [])
+        parts = [fusion.Part("image", "image", task.gallery[ref]), fusion.Part("text", "text", text_emb[q])]
+        if src:
+            parts.append(fusion.Part("source", "text", src_emb[src], sign=-1.0))
         vectors = np.stack([p.vector for p in parts])
-        cand = fusion.Candidates(np.arange(len(task.gallery)), vectors @ task.gallery.T, exact=True)
-        queries.append((parts, cand))
+        full = fusion.Candidates(np.arange(len(task.gallery)), vectors @ task.gallery.T, exact=True)
+        pair = fusion.Candidates(full.rows, full.scores[:2], exact=True)
+        queries.append((parts, full, pair))
 
-    def run(mode: str, w_text: float) -> dict:
-        hits1 = hits10 = attr1 = 0
-        for (parts, cand), target in zip(queries, task.targets):
-            use = parts if mode == "delta" else parts[:2]
-            sub = cand if mode == "delta" else fusion.Candidates(cand.rows, cand.scores[:2], True)
-            kinds = {"image": 1.0 - w_text, "text": w_text, "negative": 0.0}
-            top = fusion.fuse(sub, use, kinds, mode, k=10).rows
-            hits1 += int(top[0] == target)
-            hits10 += int(target in top)
-            attr1 += int(task.attrs[top[0]] == task.attrs[target])
-        n = len(task.targets)
-        return {"R@1": hits1 / n, "R@10": hits10 / n, "attr@1": attr1 / n}
+    def run(mode: str, w_text: float) -> dict[str, np.ndarray]:
+        kinds = {"image": 1.0 - w_text, "text": w_text, "negative": 0.0}
+        top = np.stack([fusion.fuse(full if mode == "delta" else pair, parts if mode == "delta" else parts[:2],
+                                    kinds, mode, k=10).rows for parts, full, pair in queries])
+        return _hits(task, top)
 
-    out = {"image_only": run("early", 0.0), "text_only": run("early", 1.0), "sweep": {}}
+    table = {(mode, w): run(mode, w) for mode in ("early", "late", "rrf", "delta") for w in SWEEP}
+    if table_out is not None:
+        table_out.update(table)
+    best = {"image_only": table["early", 0.0], "text_only": table["early", 1.0]}
+    out: dict = {"sweep": {}}
     for mode in ("early", "late", "rrf", "delta"):
-        sweep = [{"w_text": w, **run(mode, w)} for w in SWEEP]
-        out["sweep"][mode] = sweep
-        out[mode] = max(sweep, key=lambda r: (r["R@10"], r["attr@1"], r["R@1"]))
+        out["sweep"][mode] = [{"w_text": w, **_mean(table[mode, w])} for w in SWEEP]
+        w = max(SWEEP, key=lambda x: (table[mode, x]["R@10"].mean(), table[mode, x]["attr@1"].mean(),
+                                      table[mode, x]["R@1"].mean()))
+        best[mode] = table[mode, w]
+        out[mode] = {**_mean(best[mode]), "w_text": w}
+    for name, model in (learned or {}).items():
+        composed_q = comb.compose(model, task.gallery[task.refs], text_emb)
+        scores = composed_q @ task.gallery.T
+        top = np.argsort(-scores, axis=1, kind="stable")[:, :10]
+        best[name] = _hits(task, top)
+        out[name] = _mean(best[name])
+    for name in ("image_only", "text_only"):
+        out[name] = _mean(best[name])
+    unseen = task.unseen
+    out["unseen"] = {"queries": int(unseen.sum()),
+                     **({name: _mean(h, unseen) for name, h in best.items()} if unseen.any() else {})}
+    if folds >= 2:
+        out["cv"] = cv.cross_validate({c: h["R@10"] for c, h in table.items()}, k=folds)
     out["queries"] = len(task.targets)
     out["gallery"] = len(task.gallery)
     return out
 
 
-def evaluate(encoder) -> dict:
-    return {"model": encoder.spec, "shapes": score_task(encoder, shapes_task(encoder)),
-            "fashion": score_task(encoder, fashion_task(encoder))}
+def evaluate(encoder, folds: int = 0, learned: bool = True) -> dict:
+    """The JSON of ``eval composed``; trains the combiners (plain and multi-task) first.
+
+    With ``folds`` ≥ 2, each dataset gets its own cross-validation and ``cv`` (top level)
+    chooses one mode and weight over all queries of both, for an index's defaults."""
+    combiners, cfg = {}, None
+    if learned:
+        plain, cfg = train_combiner(encoder)
+        combiners = {"learned": plain, "learned_multitask": train_combiner(encoder, True)[0]}
+    tables: list[dict] = [{}, {}]
+    out = {"model": encoder.spec,
+           "shapes": score_task(encoder, shapes_task(encoder), combiners, folds, tables[0]),
+           "fashion": score_task(encoder, fashion_task(encoder), combiners, folds, tables[1])}
+    if folds >= 2:
+        joint = {c: np.concatenate([t[c]["R@10"] for t in tables]) for c in tables[0]}
+        out["cv"] = cv.cross_validate(joint, k=folds)
+    out["_combiner"] = (combiners.get("learned"), cfg)  # for saving; dropped before printing
+    return out
+
+
+def save_to_index(result: dict, name: str) -> dict:
+    """Keep the learned combiner beside index ``name`` and its CV choice as the index's defaults."""
+    from mmdemo import paths
+    from mmdemo.index import read_manifest, set_defaults
+
+    manifest = read_manifest(name)
+    model, cfg = result.get("_combiner", (None, None))
+    saved = {}
+    if model is not None:
+        if cfg.model_fingerprint != manifest.fingerprint:
+            raise ValueError(f"index {name!r} uses another model than the one evaluated")
+        brief = {d: {k: result[d][k] for k in ("learned", "early", "delta") if k in result[d]}
+                 for d in ("shapes", "fashion") if d in result}
+        comb.save(model, cfg, paths.index_dir() / name, brief)
+        saved["combiner"] = True
+    if "cv" in result:
+        choice = result["cv"]["chosen"]
+        defaults = {"fusion": choice["mode"], "w_text": choice["w_text"], "w_image": round(1 - choice["w_text"], 3),
+                    "cv": {"k": result["cv"]["k"], "mean_R@10": result["cv"]["mean"], "std": result["cv"]["std"]}}
+        set_defaults(name, defaults)
+        saved["defaults"] = defaults
+    return saved
+
+
+def public(result: dict) -> dict:
+    return {k: v for k, v in result.items() if not k.startswith("_")}
+
+
+def plot_sweep(result: dict, path: str) -> None:
+    """R@10 against the text weight, one line per fusion mode, one panel per dataset (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    for ax, dataset in zip(axes, ("shapes", "fashion")):
+        for mode, points in result[dataset]["sweep"].items():
+            ax.plot([p["w_text"] for p in points], [p["R@10"] for p in points], marker="o", label=mode)
+        for name in ("learned", "learned_multitask"):
+            if name in result[dataset]:
+                ax.axhline(result[dataset][name]["R@10"], linestyle="--", color="grey" if "multi" in name else "k",
+                           label=name)
+        ax.set_title(f"{dataset}: composed retrieval")
+        ax.set_xlabel("text weight (image weight = 1 − text weight)")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("Recall@10")
+    axes[0].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -51,7 +51,7 @@ def register(settings: Settings) -> None:
 
     @guarded
     def evaluate(what: str = "zeroshot", model: str | None = None) -> dict[str, Any]:
-        """`zeroshot` or `composed`: the same JSON as `python -m mmdemo eval WHAT --json`."""
+        """`zeroshot`, `composed` or `classify`: the same JSON as `python -m mmdemo eval WHAT --json`."""
         return run_evaluation(what, model or settings.model)
 
     @guarded

@@ -10,11 +10,11 @@ from mmdemo.service import LRU
 from mmdemo.ui.common import Settings, guarded
 
 _RESULTS = LRU(8)  # (what, fingerprint) -> result: evaluation is deterministic per model
-STRATEGIES = ("image_only", "text_only", "early", "late", "rrf", "delta")
+STRATEGIES = ("image_only", "text_only", "early", "late", "rrf", "delta", "learned", "learned_multitask")
 
 
-def evaluate(what: str, model: str) -> dict:
-    """The same JSON as ``python -m mmdemo eval WHAT --json``, cached per model."""
+def evaluate_full(what: str, model: str) -> dict:
+    """``eval WHAT`` (composed: with 5-fold CV and the learned combiners), cached per model."""
     encoder = encoders.load(model)
 
     def run():
@@ -25,19 +25,34 @@ def evaluate(what: str, model: str) -> dict:
         if what == "composed":
             from mmdemo.evaluate import composed
 
-            return composed.evaluate(encoder)
-        raise gr.Error(f"unknown evaluation {what!r}: zeroshot or composed")
+            return composed.evaluate(encoder, folds=5)
+        if what == "classify":
+            from mmdemo.evaluate import classify
+
+            return classify.evaluate(encoder)
+        raise gr.Error(f"unknown evaluation {what!r}: zeroshot, composed or classify")
 
     return _RESULTS.get_or_make((what, encoder.fingerprint), run)
+
+
+def evaluate(what: str, model: str) -> dict:
+    """The same JSON as ``python -m mmdemo eval WHAT --json``."""
+    from mmdemo.evaluate.composed import public
+
+    return public(evaluate_full(what, model))
 
 
 def composed_tables(result: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows, sweep = [], []
     for dataset in ("shapes", "fashion"):
+        unseen = result[dataset].get("unseen", {})
         for name in STRATEGIES:
+            if name not in result[dataset]:
+                continue
             r = result[dataset][name]
-            rows.append({"data": dataset, "strategy": name, "R@1": r["R@1"], "R@10": r["R@10"],
-                         "attr@1": r["attr@1"], "w_text": r.get("w_text", "")})
+            rows.append({"data": dataset, "strategy": name, "R@1": round(r["R@1"], 3), "R@10": round(r["R@10"], 3),
+                         "attr@1": round(r["attr@1"], 3), "w_text": r.get("w_text", ""),
+                         "unseen R@1": round(unseen[name]["R@1"], 3) if name in unseen else ""})
         for mode, points in result[dataset]["sweep"].items():
             for p in points:
                 sweep.append({"w_text": p["w_text"], "R@10": p["R@10"], "series": f"{dataset} · {mode}"})
@@ -48,23 +63,43 @@ def build(settings: Settings) -> None:
     model = gr.State(settings.model)
     gr.Markdown("Held-out data, generated from a seed training never used. **Composed retrieval**: a "
                 "reference image plus a modification (\"make it blue\", \"as a star\", \"in red\") must "
-                "find the target; every fusion strategy is swept over the text weight.")
+                "find the target; every fusion strategy is swept over the text weight, 5-fold "
+                "cross-validation picks mode and weight on training folds only, and a small learned "
+                "combiner (model-level fusion) is trained on other images and compared, also on queries "
+                "whose attribute pairs were never seen in training.")
     with gr.Row():
         zs = gr.Button("Zero-shot accuracy")
-        comp = gr.Button("Composed retrieval (≈ 1 min on 2 cores)", variant="primary")
+        clf = gr.Button("Classification metrics")
+        comp = gr.Button("Composed retrieval + 5-fold CV + learned fusion (≈ 1-2 min)", variant="primary")
+    with gr.Row():
+        target = gr.Dropdown([settings.index], value=settings.index, allow_custom_value=True, scale=2,
+                             label="Index to keep the learned combiner and the CV weights (as its defaults)")
+        save = gr.Button("Save to index", scale=1)
     summary = gr.JSON(label="Result")
     metrics = gr.Dataframe(label="Best weight per strategy", interactive=False)
     plot = gr.LinePlot(x="w_text", y="R@10", color="series", height=380, y_lim=[0, 1],
                        label="Recall@10 against text weight", elem_id="eval-sweep")
 
-    def run_zeroshot(model):
-        return evaluate("zeroshot", model), gr.update(), gr.update()
+    def run_simple(what, model):
+        return evaluate(what, model), gr.update(), gr.update()
 
     def run_composed(model):
         result = evaluate("composed", model)
         table, sweep = composed_tables(result)
-        brief = {d: {s: result[d][s] for s in STRATEGIES} for d in ("shapes", "fashion")}
+        brief = {"cv (mode and text weight chosen on training folds; held-out R@10)": result.get("cv"),
+                 **{d: {"unseen-pair queries": result[d]["unseen"]["queries"]} for d in ("shapes", "fashion")}}
         return brief, table, sweep
 
-    zs.click(guarded(run_zeroshot), model, [summary, metrics, plot], api_visibility="private")
+    def save_to(name, model):
+        from mmdemo import service
+        from mmdemo.evaluate import composed
+
+        saved = composed.save_to_index(evaluate_full("composed", model), name)
+        service.forget_index(name)
+        gr.Info(f"saved to index {name!r}: {', '.join(saved)}")
+        return {"saved": saved}
+
+    zs.click(guarded(lambda m: run_simple("zeroshot", m)), model, [summary, metrics, plot], api_visibility="private")
+    clf.click(guarded(lambda m: run_simple("classify", m)), model, [summary, metrics, plot], api_visibility="private")
     comp.click(guarded(run_composed), model, [summary, metrics, plot], api_visibility="private")
+    save.click(guarded(save_to), [target, model], summary, api_visibility="private")

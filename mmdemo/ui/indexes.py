@@ -10,7 +10,6 @@ import gradio as gr
 import pandas as pd
 
 from mmdemo import paths, service
-from mmdemo.data.images import EXTENSIONS
 from mmdemo.errors import UserError
 from mmdemo.ui.common import MODEL_CHOICES, Settings, file_path, guarded
 

@@ -15,7 +15,8 @@ HELP = """**How fusion works here.** Image and text are embedded in one shared s
 sums them by weight (without that normalisation it would rank exactly like early);
 *rrf* sums `wᵢ / (60 + rankᵢ)`; *delta* moves the image along the text direction,
 `q = w_img·e_img + w_txt·(t_target − t_source)`, with the source guessed from the image when
-not given. A missing image or text hands its weight to the part you gave. Negative text is
+not given; *learned* composes image and text with a small trained combiner (model-level
+fusion; train it in the Evaluate tab; the sliders do not apply). A missing image or text hands its weight to the part you gave. Negative text is
 subtracted. *Quality-aware* scales each weight by a measured confidence (image sharpness and
 size; how clearly the text singles out some gallery items)."""
 
@@ -43,13 +44,25 @@ def search(index, image, text, negative, w_image, w_text, w_negative, fusion, qu
     info = (f"`{out['formula']}`  \n**effective weights** image {w['image']:.2f} · text {w['text']:.2f} · "
             f"negative {w['negative']:.2f}  \n**parts** {parts}  \n"
             + (f"**delta source** {out['source']!r}  \n" if out["fusion"] == "delta" else "")
+            + (f"**index defaults** {defaults_for(out['index'])}  \n" if defaults_for(out["index"]) else "")
             + f"{len(out['results'])} results from {out['candidates']} candidates in `{out['index']}` "
               f"({out['model']})")
     return items, info, pd.DataFrame(rows) if rows else EMPTY
 
 
+def defaults_for(index: str) -> dict:
+    """Fusion defaults stored in the index's manifest (e.g. chosen by cross-validation)."""
+    from mmdemo.index import read_manifest
+
+    try:
+        return read_manifest(index).defaults or {}
+    except Exception:  # a missing or unreadable index simply has no defaults
+        return {}
+
+
 def build(settings: Settings, index_choices: list[str]) -> dict:
     """Lay out the tab; return the components other tabs need."""
+    start = defaults_for(settings.index)
     with gr.Row():
         with gr.Column(scale=2, min_width=320):
             index = gr.Dropdown(index_choices, value=settings.index, label="Index", allow_custom_value=True,
@@ -58,11 +71,13 @@ def build(settings: Settings, index_choices: list[str]) -> dict:
             text = gr.Textbox(label="Query text", placeholder="e.g. make it blue", elem_id="retrieve-text")
             negative = gr.Textbox(label="Negative text (comma-separated)", placeholder="e.g. striped")
             with gr.Row():
-                w_image = gr.Slider(0, 1, 0.5, step=0.05, label="Image weight", elem_id="w-image")
-                w_text = gr.Slider(0, 1, 0.5, step=0.05, label="Text weight", elem_id="w-text")
+                w_image = gr.Slider(0, 1, start.get("w_image", 0.5), step=0.05, label="Image weight",
+                                    elem_id="w-image")
+                w_text = gr.Slider(0, 1, start.get("w_text", 0.5), step=0.05, label="Text weight",
+                                   elem_id="w-text")
                 w_negative = gr.Slider(0, 1, 0.5, step=0.05, label="Negative weight", elem_id="w-negative")
             with gr.Row():
-                fusion = gr.Radio(["early", "late", "rrf", "delta"], value="early", label="Fusion",
+                fusion = gr.Radio(list(service.MODES), value=start.get("fusion", "early"), label="Fusion",
                                   elem_id="fusion")
                 quality = gr.Checkbox(False, label="Quality-aware weights")
             with gr.Row():
@@ -78,6 +93,13 @@ def build(settings: Settings, index_choices: list[str]) -> dict:
                                  elem_id="retrieve-gallery")
             info = gr.Markdown(elem_id="retrieve-info")
             table = gr.Dataframe(EMPTY, label="Per-item contributions", interactive=False, wrap=True)
+    def apply_defaults(name):
+        d = defaults_for(name)
+        return (gr.update(value=d["w_image"]) if "w_image" in d else gr.update(),
+                gr.update(value=d["w_text"]) if "w_text" in d else gr.update(),
+                gr.update(value=d["fusion"]) if "fusion" in d else gr.update())
+
+    index.change(apply_defaults, index, [w_image, w_text, fusion], api_visibility="private")
     inputs = [index, image, text, negative, w_image, w_text, w_negative, fusion, quality, k, threshold,
               expression, source]
     outputs = [results, info, table]
