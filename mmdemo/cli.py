@@ -121,6 +121,10 @@ def _print_table(out: dict) -> None:
 def cmd_train(a) -> None:
     from mmdemo import train
 
+    if a.write_fashion_sample:
+        from mmdemo.data import fashion
+
+        print(f"wrote {fashion.write_sample()}")
     card = train.train(train.TrainConfig(steps=a.steps, seed=a.seed), log=lambda s: print(s, flush=True))
     _json(card["eval_zeroshot"])
 
@@ -162,7 +166,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--w-image", type=float, default=0.5)
     s.add_argument("--w-text", type=float, default=0.5)
     s.add_argument("--w-negative", type=float, default=0.5)
-    s.add_argument("--fusion", default="early", choices=["early", "late", "rrf", "delta"])
+    s.add_argument("--fusion", default="early", choices=["early", "late", "rrf", "delta", "learned"])
     s.add_argument("--quality", action="store_true", help="scale weights by measured confidence")
     s.add_argument("--threshold", type=float, default=None)
     s.add_argument("-k", type=int, default=10)
@@ -195,8 +199,10 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("train-builtin", help="train the built-in model (needs dataset-fashion-mnist)")
-    s.add_argument("--steps", type=int, default=1200)
+    s.add_argument("--steps", type=int, default=1800)
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--write-fashion-sample", action="store_true",
+                   help="also rewrite the shipped Fashion-MNIST test sample (seed 0; same file)")
     s.set_defaults(func=cmd_train)
     return p
 

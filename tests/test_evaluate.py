@@ -113,3 +113,33 @@ def test_eval_composed_on_a_user_folder_with_bad_rows(builtin, tmp_path, capsys)
     assert sum("missing" in r for r in reasons) == 2 and any("nowhere.png" in r for r in reasons)
     assert any(s.get("file", "").endswith("broken.png") for s in out["skipped"])
     assert out["data"]["early"]["attr@1"] >= 0.5
+
+
+def test_sweep_peaks_at_the_weight_that_built_the_targets():
+    """Constructed case: each target is exactly normalize(0.7·ref + 0.3·text) and decoys sit at
+    every other mix of the sweep, so only text weight 0.3 ranks the target first."""
+
+    class FakeEncoder:
+        def __init__(self, vectors):
+            self.vectors = vectors
+
+        def encode_texts(self, texts):
+            return np.stack([self.vectors[t] for t in texts])
+
+    rng = np.random.default_rng(1)
+    d, n = 32, 40
+
+    def unit(x):
+        return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+    refs, txts = unit(rng.normal(size=(n, d))), unit(rng.normal(size=(n, d)))
+    targets = unit(0.7 * refs + 0.3 * txts)
+    decoys = [unit((1 - w) * refs + w * txts) for w in composed.SWEEP if w not in (0.3,)]
+    gallery = np.concatenate([refs, targets, *decoys[1:], unit(rng.normal(size=(200, d)))])
+    task = composed.Task(gallery, [{"id": i} for i in range(len(gallery))], np.arange(n),
+                         [f"t{i}" for i in range(n)], np.arange(n, 2 * n))
+    out = composed.score_task(FakeEncoder({f"t{i}": txts[i] for i in range(n)}), task, folds=5)
+    r1 = {p["w_text"]: p["R@1"] for p in out["sweep"]["early"]}
+    assert r1[0.3] == 1.0 and max(v for w, v in r1.items() if w not in (0.0, 0.3)) == 0.0
+    assert set(out["early_cv"]) >= {"mean", "std", "chosen", "R@1"}
+    assert out["early"]["MRR@10"] >= out["early"]["R@1"]

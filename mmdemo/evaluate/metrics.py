@@ -46,20 +46,20 @@ def mrr(scores: np.ndarray, targets: Sequence[int]) -> float:
     return float(label_ranking_average_precision_score(truth, scores))
 
 
+def ap_at_k(ranking: Sequence[int], relevant: set[int], k: int) -> float:
+    """AP@k of one ranked list: Σ_{i≤k} P@i·rel_i / min(k, |relevant|)."""
+    hits, total = 0, 0.0
+    for i, item in enumerate(list(ranking)[:k], 1):
+        if int(item) in relevant:
+            hits += 1
+            total += hits / i
+    return total / min(k, len(relevant)) if relevant else 0.0
+
+
 def map_at_k(scores: np.ndarray, relevant: Sequence[Sequence[int]], k: int) -> float:
-    """Mean over queries of AP@k = Σ_{i≤k} P@i·rel_i / min(k, |relevant|)."""
-    aps = []
-    for row, rel in zip(scores, relevant):
-        rel = set(int(r) for r in rel)
-        if not rel:
-            continue
-        top = np.argsort(-row, kind="stable")[:k]
-        hits, total = 0, 0.0
-        for i, item in enumerate(top, 1):
-            if int(item) in rel:
-                hits += 1
-                total += hits / i
-        aps.append(total / min(k, len(rel)))
+    """Mean AP@k over queries (rows of ``scores``) with at least one relevant item."""
+    aps = [ap_at_k(np.argsort(-row, kind="stable")[:k], {int(r) for r in rel}, k)
+           for row, rel in zip(scores, relevant) if len(rel)]
     return float(np.mean(aps)) if aps else 0.0
 
 

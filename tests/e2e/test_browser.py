@@ -54,7 +54,7 @@ def test_example_then_slider_reranks_live(page):
     shot(page, "retrieve-example.png")
     slider = page.locator("#w-text input[type=number]")
     latencies = []
-    for value in ("0.95", "0.05", "0.9", "0.1", "0.85", "0.15"):
+    for value in ("0.95", "0.05", "0.9", "0.1", "0.85", "0.15", "0.8", "0.2", "0.75", "0.25"):
         before = gallery_captions(page)
         start = time.perf_counter()
         slider.fill(value)
