@@ -166,7 +166,8 @@ def test_learned_fusion_and_cv_defaults_saved_with_the_index(bundled_index, buil
 
     with pytest.raises(UserError, match="no learned combiner"):
         service.retrieve(image=bundled("shape-0001.png"), text="make it blue", fusion_mode="learned")
-    model, cfg = composed.train_combiner(builtin)
+    small = composed.training_triplets(builtin, n_shapes=1500)  # the full 8,000 is for eval, not tests
+    model, cfg = composed.train_combiner(builtin, triplets=small)
     cv_result = {"k": 5, "mean": 0.9, "std": 0.01, "chosen": {"mode": "delta", "w_text": 0.4}}
     saved = composed.save_to_index({"_combiner": (model, cfg), "cv": cv_result}, bundled_index)
     assert saved["combiner"] and read_manifest(bundled_index).defaults["fusion"] == "delta"
