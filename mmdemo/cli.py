@@ -199,7 +199,7 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("train-builtin", help="train the built-in model (needs dataset-fashion-mnist)")
-    s.add_argument("--steps", type=int, default=1800)
+    s.add_argument("--steps", type=int, default=2600)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--write-fashion-sample", action="store_true",
                    help="also rewrite the shipped Fashion-MNIST test sample (seed 0; same file)")

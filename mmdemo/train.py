@@ -25,7 +25,7 @@ from mmdemo.encoders import open_clip_backend as ocb
 
 @dataclass
 class TrainConfig:
-    steps: int = 1800
+    steps: int = 2600
     batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 0.05
