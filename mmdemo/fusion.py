@@ -205,11 +205,12 @@ def fuse(cand: Candidates, parts: list[Part], kind_weights: dict[str, float], mo
                      (text_quality(cand.scores[i]) if p.kind != "image" else 1.0)
                      for i, p in enumerate(parts)]
     w = part_weights(parts, kind_weights, qualities)
+    scale = 1.0  # early and delta divide by the norm of the fused query: cosine with it
     if mode in ("early", "delta"):
         norm = float(np.linalg.norm((w[:, None] * np.stack([p.vector for p in parts])).sum(axis=0)))
         if norm < 1e-8:
             raise UserError("the weighted parts cancel out (the fused query is zero): change a weight")
-        w, per_part = w / norm, cand.scores
+        scale, per_part = 1.0 / norm, cand.scores
         formula = ("score = cos(normalize(Σ wᵢ·eᵢ), g)  (early fusion, normalised query)" if mode == "early"
                    else "score = cos(normalize(w_img·e_img + w_txt·(t_target − t_source)), g)  (delta)")
     elif mode == "late":
@@ -218,11 +219,11 @@ def fuse(cand: Candidates, parts: list[Part], kind_weights: dict[str, float], mo
     else:
         per_part = cand.derived("rrf")
         formula = f"score = Σ wᵢ / ({RRF_K} + rankᵢ(g))  (reciprocal-rank fusion)"
-    total = w.astype(np.float32) @ per_part  # one pass over the cached scores
+    applied = w * scale
+    total = applied.astype(np.float32) @ per_part  # one pass over the cached scores
     top = top_k(total, k, threshold)
-    contributions = (w[:, None] * per_part[:, top]).T.astype(np.float32)
-    shown = w * norm if mode in ("early", "delta") else w
-    return Fused(cand.rows[top], total[top].astype(np.float32), contributions, shown, formula)
+    contributions = (applied[:, None] * per_part[:, top]).T.astype(np.float32)
+    return Fused(cand.rows[top], total[top].astype(np.float32), contributions, w, formula)
 
 
 def top_k(scores: np.ndarray, k: int, threshold: float | None = None) -> np.ndarray:

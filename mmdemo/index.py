@@ -216,8 +216,7 @@ class Index:
             _atomic_write(folder / files["items"], lambda p: p.write_text(
                 "".join(json.dumps(asdict(it), ensure_ascii=False) + "\n" for it in self.items)))
             manifest = Manifest(**{**asdict(self.manifest), "generation": gen, "count": len(self.items)})
-            _atomic_write(folder / "manifest.json",
-                          lambda p: p.write_text(json.dumps(asdict(manifest), indent=2) + "\n"))
+            _write_manifest(folder, manifest)
             self.manifest.generation = gen
             keep = set(files.values()) | {"manifest.json", ".lock"}
             for f in folder.iterdir():  # old generations and crashed temp files; extras stay
@@ -268,7 +267,7 @@ def set_defaults(name: str, defaults: dict, root: Path | None = None) -> Manifes
         m = read_manifest(name, root)
         m.defaults = {**m.defaults, **defaults}
         m.updated = _now()
-        _atomic_write(folder / "manifest.json", lambda p: p.write_text(json.dumps(asdict(m), indent=2) + "\n"))
+        _write_manifest(folder, m)
     return m
 
 
@@ -310,6 +309,12 @@ def _read_manifest(folder: Path) -> Manifest | None:
         raise UserError(f"index {folder.name!r} has an unreadable manifest: {exc}") from None
     known = set(Manifest.__dataclass_fields__)
     return Manifest(**{k: v for k, v in data.items() if k in known})
+
+
+def _write_manifest(folder: Path, manifest: Manifest) -> None:
+    """Replace ``manifest.json`` atomically: the commit point of every write."""
+    _atomic_write(folder / "manifest.json",
+                  lambda p: p.write_text(json.dumps(asdict(manifest), indent=2) + "\n"))
 
 
 def _atomic_write(path: Path, write) -> None:

@@ -236,11 +236,12 @@ def retrieve(index: str | None = None, image: Any = None, text: str | None = Non
     encoder = index_encoder(idx, model)
     built = build_parts(encoder, image, text, negative, expression, fusion_mode, source)
     kinds = fusion.effective_weights(built.parts, {"image": w_image, "text": w_text, "negative": w_negative})
-    if fusion_mode == "learned":
+    scoring_mode, scoring_kinds = fusion_mode, kinds
+    if fusion_mode == "learned":  # one composed query, scored like early fusion; sliders unused
         built = learned_parts(idx, encoder, built.parts)
+        scoring_mode, scoring_kinds = "early", {**kinds, "image": 1.0}
     cand = candidates_for(idx, built.parts)
-    fused = fusion.fuse(cand, built.parts, {**kinds, "image": 1.0} if fusion_mode == "learned" else kinds,
-                        "early" if fusion_mode == "learned" else fusion_mode, k, threshold, quality)
+    fused = fusion.fuse(cand, built.parts, scoring_kinds, scoring_mode, k, threshold, quality)
     results = []
     for row, score, contrib in zip(fused.rows, fused.scores, fused.contributions):
         item = idx.items[int(row)]
