@@ -67,36 +67,17 @@ def cmd_search(a) -> None:
 
 
 def cmd_eval(a) -> None:
-    from mmdemo import encoders
+    from mmdemo import encoders, evaluate
 
-    encoder = encoders.load(a.model)
-    if a.what == "zeroshot":
-        from mmdemo.evaluate import zeroshot
-
-        out = zeroshot.evaluate(encoder)
-    elif a.what == "classify":
-        from mmdemo.evaluate import classify as evaluate_classify
-
-        out = evaluate_classify.evaluate(encoder, a.data)
-    else:
+    result = evaluate.run(a.what, encoders.load(a.model), a.data, a.cv, learned=not a.no_learned)
+    if a.what == "composed" and not a.data:
         from mmdemo.evaluate import composed
 
-        if a.data:
-            task, skipped = composed.folder_task(encoder, a.data)
-            result = {"model": encoder.spec, "data": composed.score_task(encoder, task, folds=a.cv),
-                      "skipped": skipped}
-            out = result if a.sweep else {**result, "data": {k: v for k, v in result["data"].items()
-                                                             if k != "sweep"}}
-            return _json(out) if a.json else _print_table(out)
-        result = composed.evaluate(encoder, folds=a.cv, learned=not a.no_learned)
         if a.save:
             result["saved"] = composed.save_to_index(result, a.save)
         if a.plot:
             composed.plot_sweep(result, a.plot)
-        out = composed.public(result)
-        if not a.sweep:
-            for d in ("shapes", "fashion"):
-                out[d] = {k: v for k, v in out[d].items() if k != "sweep"}
+    out = evaluate.public(result, sweep=a.sweep)
     if a.json:
         _json(out)
     else:

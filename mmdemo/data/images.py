@@ -101,6 +101,19 @@ def open_image(source: str | Path | bytes | Image.Image) -> Image.Image:
     return decode(data, name)
 
 
+def open_images(files: list[Path]) -> tuple[list[Image.Image], list[Path], list[dict]]:
+    """Decode every file: (images, the files they came from, [{"file", "reason"}] for the
+    unreadable ones). One bad file is reported, never fatal."""
+    decoded, kept, skipped = [], [], []
+    for f in files:
+        try:
+            decoded.append(open_image(f))
+            kept.append(f)
+        except UserError as exc:
+            skipped.append({"file": str(f), "reason": str(exc)})
+    return decoded, kept, skipped
+
+
 def open_with_hash(source: str | Path | bytes, max_side: int = WORKING_SIDE) -> tuple[Image.Image, str]:
     """Decode and hash the same bytes (index builds need both, read once)."""
     data, name = read_bytes(source)

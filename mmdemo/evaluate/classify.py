@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from mmdemo.classify import DEFAULT_TEMPLATES, label_embeddings
-from mmdemo.data.images import EXTENSIONS, open_image
+from mmdemo.data.gallery import is_image_name
+from mmdemo.data.images import open_images
 from mmdemo.data.vocab import SHAPES
 from mmdemo.errors import UserError
 from mmdemo.evaluate import metrics
@@ -26,17 +27,13 @@ def image_folder(root: str | Path) -> tuple[list, list[int], list[str], list[dic
         raise UserError(f"{root} needs at least two class folders (class_name/image.jpg)")
     images, labels, skipped = [], [], []
     for i, name in enumerate(classes):
-        for f in sorted((root / name).rglob("*")):
-            if not f.is_file() or f.name.startswith("."):
-                continue
-            if f.suffix.lower() not in EXTENSIONS:
-                skipped.append({"file": str(f), "reason": f"not an image file type ({f.suffix or 'none'})"})
-                continue
-            try:
-                images.append(open_image(f))
-                labels.append(i)
-            except UserError as exc:
-                skipped.append({"file": str(f), "reason": str(exc)})
+        files = [f for f in sorted((root / name).rglob("*")) if f.is_file() and not f.name.startswith(".")]
+        skipped += [{"file": str(f), "reason": f"not an image file type ({f.suffix or 'none'})"}
+                    for f in files if not is_image_name(f)]
+        decoded, _, unreadable = open_images([f for f in files if is_image_name(f)])
+        images += decoded
+        labels += [i] * len(decoded)
+        skipped += unreadable
     if not images:
         raise UserError(f"no readable images under {root}")
     return images, labels, classes, skipped

@@ -24,7 +24,8 @@ import numpy as np
 from mmdemo import combiner as comb
 from mmdemo import fusion
 from mmdemo.data import fashion, shapes
-from mmdemo.data.images import EXTENSIONS, open_image
+from mmdemo.data.gallery import is_image_name
+from mmdemo.data.images import open_images
 from mmdemo.data.vocab import COLOR_NAMES, EVAL_SEED, GARMENTS, HELDOUT_GARMENT_PAIRS, HELDOUT_SHAPE_PAIRS, SHAPES
 from mmdemo.errors import UserError
 from mmdemo.evaluate import cv, metrics
@@ -123,16 +124,10 @@ def folder_task(encoder, data: str | Path) -> tuple[Task, list[dict]]:
     csv_path = root / "triplets.csv"
     if not csv_path.is_file():
         raise UserError(f"{csv_path} not found: a CSV with reference,modifier,target columns")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in EXTENSIONS)
-    images, attrs, row_of, skipped = [], [], {}, []
-    for f in files:
-        try:
-            images.append(open_image(f))
-        except UserError as exc:
-            skipped.append({"row": None, "file": str(f), "reason": str(exc)})
-            continue
-        row_of[f.resolve()] = len(attrs)
-        attrs.append({"label": f.parent.name if f.parent != root else f.stem})
+    images, files, unreadable = open_images(sorted(p for p in root.rglob("*") if p.is_file() and is_image_name(p)))
+    skipped = [{"row": None, **s} for s in unreadable]
+    row_of = {f.resolve(): i for i, f in enumerate(files)}
+    attrs = [{"label": f.parent.name if f.parent != root else f.stem} for f in files]
     refs, texts, targets = [], [], []
     with open(csv_path, newline="") as fh:
         for n, row in enumerate(csv.DictReader(fh), start=2):
@@ -189,13 +184,12 @@ def train_combiner(encoder, multitask: bool = False, triplets=None) -> tuple[com
 
 
 # --- scoring -----------------------------------------------------------------------------------
-def _hits(task: Task, top: np.ndarray) -> dict[str, np.ndarray]:
+def _hits(task: Task, top: np.ndarray, same: dict[int, set[int]]) -> dict[str, np.ndarray]:
     """Per-query metrics from each query's top-10 rows (best first): exact-target R@1, R@10 and
-    MRR@10, attr@1, and mAP@10 with every gallery item sharing the target's attributes relevant."""
+    MRR@10, attr@1, and mAP@10 with ``same[target]`` (the items sharing its attributes) relevant."""
     t = task.targets
     found = top == t[:, None]
     rank = np.where(found.any(1), found.argmax(1) + 1, 0)
-    same = _same_attrs(task)
     return {"R@1": (top[:, 0] == t).astype(float), "R@10": found.any(1).astype(float),
             "MRR@10": np.where(rank > 0, 1.0 / np.maximum(rank, 1), 0.0),
             "attr@1": np.array([task.attrs[a] == task.attrs[b] for a, b in zip(top[:, 0], t)], float),
@@ -203,6 +197,7 @@ def _hits(task: Task, top: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def _same_attrs(task: Task) -> dict[int, set[int]]:
+    """Target row -> gallery rows with the same attributes (once per task, not per weight)."""
     groups: dict[tuple, set[int]] = {}
     for i, a in enumerate(task.attrs):
         groups.setdefault(tuple(sorted(a.items())), set()).add(i)
@@ -220,6 +215,7 @@ def score_task(encoder, task: Task, learned: dict[str, comb.Combiner] | None = N
     text_emb = encoder.encode_texts(task.texts)
     sources = [guess_source(encoder, task.gallery[r], t) for r, t in zip(task.refs, task.texts)]
     src_emb = {s: encoder.encode_texts([s])[0] for s in set(sources) if s}
+    same = _same_attrs(task)
     queries = []
     for q, (ref, src) in enumerate(zip(task.refs, sources)):
         parts = [fusion.Part("image", "image", task.gallery[ref]), fusion.Part("text", "text", text_emb[q])]
@@ -234,7 +230,7 @@ def score_task(encoder, task: Task, learned: dict[str, comb.Combiner] | None = N
         kinds = {"image": 1.0 - w_text, "text": w_text, "negative": 0.0}
         top = np.stack([fusion.fuse(full if mode == "delta" else pair, parts if mode == "delta" else parts[:2],
                                     kinds, mode, k=10).rows for parts, full, pair in queries])
-        return _hits(task, top)
+        return _hits(task, top, same)
 
     table = {(mode, w): run(mode, w) for mode in ("early", "late", "rrf", "delta") for w in SWEEP}
     if table_out is not None:
@@ -251,7 +247,7 @@ def score_task(encoder, task: Task, learned: dict[str, comb.Combiner] | None = N
         composed_q = comb.compose(model, task.gallery[task.refs], text_emb)
         scores = composed_q @ task.gallery.T
         top = np.argsort(-scores, axis=1, kind="stable")[:, :10]
-        best[name] = _hits(task, top)
+        best[name] = _hits(task, top, same)
         out[name] = _mean(best[name])
     for name in ("image_only", "text_only"):
         out[name] = _mean(best[name])
@@ -312,10 +308,6 @@ def save_to_index(result: dict, name: str) -> dict:
         set_defaults(name, defaults)
         saved["defaults"] = defaults
     return saved
-
-
-def public(result: dict) -> dict:
-    return {k: v for k, v in result.items() if not k.startswith("_")}
 
 
 def plot_sweep(result: dict, path: str) -> None:

@@ -6,6 +6,8 @@ import gradio as gr
 import pandas as pd
 
 from mmdemo import encoders
+from mmdemo.evaluate import public
+from mmdemo.evaluate import run as run_evaluation
 from mmdemo.service import LRU
 from mmdemo.ui.common import Settings, guarded
 
@@ -16,29 +18,11 @@ STRATEGIES = ("image_only", "text_only", "early", "late", "rrf", "delta", "learn
 def evaluate_full(what: str, model: str) -> dict:
     """``eval WHAT`` (composed: with 5-fold CV and the learned combiners), cached per model."""
     encoder = encoders.load(model)
-
-    def run():
-        if what == "zeroshot":
-            from mmdemo.evaluate import zeroshot
-
-            return zeroshot.evaluate(encoder)
-        if what == "composed":
-            from mmdemo.evaluate import composed
-
-            return composed.evaluate(encoder, folds=5)
-        if what == "classify":
-            from mmdemo.evaluate import classify
-
-            return classify.evaluate(encoder)
-        raise gr.Error(f"unknown evaluation {what!r}: zeroshot, composed or classify")
-
-    return _RESULTS.get_or_make((what, encoder.fingerprint), run)
+    return _RESULTS.get_or_make((what, encoder.fingerprint), lambda: run_evaluation(what, encoder, folds=5))
 
 
 def evaluate(what: str, model: str) -> dict:
     """The same JSON as ``python -m mmdemo eval WHAT --json``."""
-    from mmdemo.evaluate.composed import public
-
     return public(evaluate_full(what, model))
 
 
