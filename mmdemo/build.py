@@ -9,10 +9,12 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
+from mmdemo.data import thumbs
 from mmdemo.data.gallery import Entry, is_image_name
 from mmdemo.data.images import open_with_hash
 from mmdemo.errors import UserError
@@ -41,10 +43,13 @@ DECODE_SIDE = 448  # ≥ every CLIP input size we serve (≤ 336), far below cam
 
 
 class Decoded(torch.utils.data.Dataset):
-    """Item i -> (i, prepared input or None, sha1 or None, skip reason or None)."""
+    """Item i -> (i, prepared input or None, sha1 or None, skip reason or None).
 
-    def __init__(self, entries: list[Entry], prepare: Callable[[Any], Any]):
-        self.entries, self.prepare = entries, prepare
+    Images that are not bundled get their thumbnail written here, from the pixels already
+    decoded (results show thumbnails, never the source files)."""
+
+    def __init__(self, entries: list[Entry], prepare: Callable[[Any], Any], thumb_root: Path | None = None):
+        self.entries, self.prepare, self.thumb_root = entries, prepare, thumb_root
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -55,6 +60,8 @@ class Decoded(torch.utils.data.Dataset):
             return i, None, None, f"not an image file type ({entry.file.suffix or 'no extension'})"
         try:
             image, sha1 = open_with_hash(entry.file, DECODE_SIDE)
+            if entry.source != "bundled":
+                thumbs.save(sha1, image, self.thumb_root)
             return i, self.prepare(image), sha1, None
         except UserError as exc:
             return i, None, None, str(exc)
@@ -77,8 +84,9 @@ def default_workers(n_items: int, batch_size: int) -> int:
 
 
 def build(index: Index, entries: list[Entry], encoder, batch_size: int = 64, workers: int | None = None,
-          progress: Callable[[int, int], None] | None = None) -> BuildReport:
-    """Add ``entries`` to ``index`` (not saved here); ``progress(done, total)`` after each batch."""
+          progress: Callable[[int, int], None] | None = None, thumb_root: Path | None = None) -> BuildReport:
+    """Add ``entries`` to ``index`` (not saved here); ``progress(done, total)`` after each batch;
+    thumbnails go to the shared folder, or to ``thumb_root`` (a private gallery's)."""
     if encoder.fingerprint != index.manifest.fingerprint:
         raise UserError(f"index {index.manifest.name!r} belongs to model {index.manifest.model!r}, "
                         f"not {encoder.spec!r}")
@@ -86,7 +94,7 @@ def build(index: Index, entries: list[Entry], encoder, batch_size: int = 64, wor
     start = time.perf_counter()
     workers = default_workers(len(entries), batch_size) if workers is None else workers
     loader = torch.utils.data.DataLoader(
-        Decoded(entries, encoder.prepare_image), batch_size=batch_size, num_workers=workers,
+        Decoded(entries, encoder.prepare_image, thumb_root), batch_size=batch_size, num_workers=workers,
         collate_fn=_as_list, prefetch_factor=4 if workers else None)
     done = 0
     seen = set()

@@ -11,6 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
+from mmdemo import limits
 from mmdemo.errors import UserError
 
 DEFAULT_TEMPLATES: tuple[str, ...] = ("{}", "a {}", "a photo of a {}")
@@ -19,21 +20,17 @@ DEFAULT_TEMPLATES: tuple[str, ...] = ("{}", "a {}", "a photo of a {}")
 def parse_labels(labels: str | Sequence[str]) -> list[str]:
     """Labels from a list, or a string split on newlines and commas; blanks and repeats dropped."""
     items = labels.replace("\n", ",").split(",") if isinstance(labels, str) else list(labels)
-    out: list[str] = []
-    for item in items:
-        item = str(item).strip()
-        if item and item not in out:
-            out.append(item)
+    out = list(dict.fromkeys(s for s in (str(item).strip() for item in items) if s))
     if len(out) < 2:
         raise UserError("give at least two different labels (one per line or comma-separated)")
-    return out
+    return limits.labels(out)
 
 
 def label_embeddings(encoder, labels: Sequence[str],
                      templates: Sequence[str] = DEFAULT_TEMPLATES) -> np.ndarray:
     """One unit vector per label: the normalised mean of its templated prompts."""
-    templates = [t for t in templates if "{}" in t] or ["{}"]
-    prompts = [t.format(label) for label in labels for t in templates]
+    templates = limits.templates(templates) or ["{}"]
+    prompts = [limits.fill(t, label) for label in labels for t in templates]
     emb = encoder.encode_texts(prompts).reshape(len(labels), len(templates), -1).mean(axis=1)
     return emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
 

@@ -56,7 +56,8 @@ def cmd_search(a) -> None:
     from mmdemo import service
 
     out = service.retrieve(a.index, a.image, a.text, a.negative, a.w_image, a.w_text, a.w_negative,
-                           a.fusion, a.quality, a.k, a.threshold, a.query, a.source, a.model)
+                           a.fusion, a.quality, a.k, a.threshold, a.query, a.source, a.model,
+                           allow_paths=True)  # the local user's own files
     if a.json:
         _json(out)
         return

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
+from mmdemo import limits
 from mmdemo.errors import UserError
 
 KINDS = ("image", "text", "negative")
@@ -57,19 +58,9 @@ class Part:
 
 
 def validate_weights(weights: dict[str, float]) -> dict[str, float]:
-    """Slider weights are magnitudes: finite, ≥ 0, not all zero. Raises UserError (a ValueError)."""
-    out = {}
-    for kind, value in weights.items():
-        try:
-            v = float(value)
-        except (TypeError, ValueError):
-            raise UserError(f"weight for {kind} must be a number, got {value!r}") from None
-        if math.isnan(v) or math.isinf(v):
-            raise UserError(f"weight for {kind} must be a finite number, got {value!r}")
-        if v < 0:
-            raise UserError(f"weight for {kind} must be ≥ 0 (negatives take a positive weight "
-                            f"and are subtracted), got {v}")
-        out[kind] = v
+    """Slider weights are magnitudes: finite, in [0, 10], not all zero (negative text takes a
+    positive weight and is subtracted). Raises UserError (a ValueError)."""
+    out = {kind: limits.weight(value, f"weight for {kind}") for kind, value in weights.items()}
     if not any(out.values()):
         raise UserError("all weights are zero: raise at least one weight above 0")
     return out

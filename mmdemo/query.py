@@ -4,16 +4,17 @@
 
 Terms are joined by `` + `` or `` - `` with spaces around the operator (so "t-shirt" stays one
 word); a leading ``-`` negates the first term. ``N:`` multiplies a term (rclip-style), and ``@``
-marks an image path. Text terms added with ``-`` are negatives; an image term with ``-`` is
-subtracted with the image weight.
+marks an image: ``@image`` (the request's uploaded image), an item id of the index searched, or
+(CLI only) a file path. Text terms added with ``-`` are negatives; an image term with ``-`` is
+subtracted with the image weight. At most 16 terms; multipliers lie in [0, 10].
 """
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 
+from mmdemo import limits
 from mmdemo.errors import UserError
 
 _OPERATOR = re.compile(r"(?:(?<=\s)|^)([+-])(?=\s|$)")
@@ -36,8 +37,10 @@ def parse(expression: str) -> list[Term]:
     first = "+"
     if body[0] in "+-":
         first, body = body[0], body[1:]
-    tokens = _OPERATOR.split(body)  # text, op, text, op, text …
+    tokens = _OPERATOR.split(body, maxsplit=2 * limits.MAX_TERMS)  # text, op, text, op, text …
     pieces = [(first, tokens[0])] + list(zip(tokens[1::2], tokens[2::2]))
+    if len(pieces) > limits.MAX_TERMS:
+        raise UserError(f"the expression has more than {limits.MAX_TERMS} terms; the limit is {limits.MAX_TERMS}")
     terms = []
     for n, (op, raw) in enumerate(pieces, 1):
         body = raw.strip()
@@ -47,16 +50,15 @@ def parse(expression: str) -> list[Term]:
         multiplier = 1.0
         m = _MULT.match(body)
         if m:
-            multiplier = float(m.group(1))
-            if not math.isfinite(multiplier):
-                raise UserError(f"term {n}: multiplier {m.group(1)!r} is not a finite number")
+            multiplier = limits.weight(m.group(1), f"term {n}'s multiplier")
             body = body[m.end():].strip()
             if not body:
                 raise UserError(f"term {n} ({raw.strip()!r}) has a multiplier but nothing after it")
         if body.startswith("@"):
             path = body[1:].strip()
             if not path:
-                raise UserError(f"term {n}: '@' must be followed by an image path")
+                raise UserError(f"term {n}: '@' must be followed by an image (@image, an item id or, "
+                                "in the CLI, a path)")
             terms.append(Term("image", path, multiplier, -1.0 if op == "-" else 1.0))
         else:
             terms.append(Term("text", body, multiplier, -1.0 if op == "-" else 1.0))

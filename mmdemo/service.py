@@ -8,56 +8,25 @@ so it costs one weighted sum and a top-k, never an encode or a scan.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import re
 import threading
-from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
-from PIL import Image
 
 from mmdemo import build as build_mod
 from mmdemo import classify as cls
-from mmdemo import encoders, fusion, query
-from mmdemo.data import gallery, images
-from mmdemo.data.vocab import COLOR_NAMES, GARMENTS, SHAPES
+from mmdemo import encoders, fusion, limits, sessions
+from mmdemo.caches import LRU
+from mmdemo.data import gallery, uploads
 from mmdemo.errors import UserError
 from mmdemo.index import Index, delete_index, list_indexes, read_manifest, validate_name
+from mmdemo.parts import Parts, build_parts, image_part, text_vector
 
 DEFAULT_MODEL = "builtin"
 MODES = fusion.MODES + ("learned",)
-MAX_TEXT = 1000  # characters kept of a query text; tokenizers truncate further
-MAX_K = 200
 
-
-class LRU:
-    """A small thread-safe least-recently-used map."""
-
-    def __init__(self, size: int):
-        self.size, self.data, self.lock = size, OrderedDict(), threading.Lock()
-
-    def get_or_make(self, key, make: Callable[[], Any]):
-        with self.lock:
-            if key in self.data:
-                self.data.move_to_end(key)
-                return self.data[key]
-        value = make()
-        with self.lock:
-            self.data[key] = value
-            while len(self.data) > self.size:
-                self.data.popitem(last=False)
-        return value
-
-    def clear(self) -> None:
-        with self.lock:
-            self.data.clear()
-
-
-_EMBEDDINGS = LRU(4096)
 _CANDIDATES = LRU(16)
 _LABELS = LRU(64)
 _COMBINERS = LRU(8)
@@ -106,135 +75,24 @@ def index_encoder(idx: Index, model: str | None = None):
     return encoder
 
 
-# --- query parts ----------------------------------------------------------------------------
-def image_bytes(image: Any) -> bytes:
-    """Bytes of an upload (path, bytes or PIL image) for hashing and decoding."""
-    if isinstance(image, Image.Image):
-        buf = io.BytesIO()
-        image.save(buf, format="PNG")
-        return buf.getvalue()
-    if isinstance(image, (bytes, bytearray)):
-        return bytes(image)
-    return images.read_bytes(image)[0]
-
-
-def image_part(encoder, image: Any, name: str = "image", multiplier: float = 1.0,
-               sign: float = 1.0) -> fusion.Part:
-    data = image_bytes(image)
-    key = (encoder.fingerprint, "image", hashlib.sha1(data).hexdigest())
-
-    label = Path(image).name if isinstance(image, (str, Path)) else "query image"
-
-    def make():
-        img = images.decode(data, label)
-        native = getattr(getattr(encoder.module, "visual", None), "image_size", (224,))
-        native = native[0] if isinstance(native, (tuple, list)) else native
-        return encoder.encode_images([img])[0], fusion.image_quality(img, int(native))
-
-    vec, q = _EMBEDDINGS.get_or_make(key, make)
-    return fusion.Part(name, "image", vec, multiplier, sign, quality=q)
-
-
-def text_vector(encoder, text: str) -> np.ndarray:
-    text = clean_text(text)
-    return _EMBEDDINGS.get_or_make((encoder.fingerprint, "text", text),
-                                   lambda: encoder.encode_texts([text])[0])
-
-
-def clean_text(text: str) -> str:
-    text = " ".join(str(text).split())[:MAX_TEXT]
-    if not text:
-        raise UserError("the text is empty")
-    return text
-
-
-def split_negatives(negative: str | Sequence[str] | None) -> list[str]:
-    if not negative:
-        return []
-    items = negative.split(",") if isinstance(negative, str) else list(negative)
-    return [clean_text(n) for n in items if str(n).strip()]
-
-
-def guess_source(encoder, image_vec: np.ndarray, target: str) -> str | None:
-    """Delta fusion's "from": the attribute of the image in the category the target names.
-
-    "make it blue" names a colour, so the source is the colour the image looks most like
-    (zero-shot); None when the target names no known attribute.
-    """
-    words = set(re.findall(r"[a-z-]+(?: boot)?", target.lower()))
-    for vocab, template in ((COLOR_NAMES, "a {} one"), (SHAPES, "a {}"), (GARMENTS, "a {}")):
-        named = [w for w in vocab if w in words or w in target.lower().split(" ")]
-        if named:
-            others = [w for w in vocab if w not in named]
-            emb = cls.label_embeddings(encoder, others, (template,))
-            return others[int(np.argmax(emb @ image_vec))]
-    return None
-
-
-@dataclass
-class Parts:
-    parts: list[fusion.Part]
-    source: str | None = None  # delta's source text, typed or guessed
-
-
-def build_parts(encoder, image: Any = None, text: str | None = None,
-                negative: str | Sequence[str] | None = None, expression: str | None = None,
-                fusion_mode: str = "early", source: str | None = None) -> Parts:
-    """Turn the user's inputs into weighted parts; embeddings come from the cache."""
-    parts: list[fusion.Part] = []
-    if expression and expression.strip():
-        names: set[str] = set()
-        for term in query.parse(expression):
-            name = _unique(term.value if term.kind == "text" else Path(term.value).name, names)
-            if term.kind == "image":
-                parts.append(image_part(encoder, term.value, name, term.multiplier, term.sign))
-            elif term.sign < 0:
-                parts.append(fusion.Part(name, "negative", text_vector(encoder, term.value), term.multiplier))
-            else:
-                parts.append(fusion.Part(name, "text", text_vector(encoder, term.value), term.multiplier))
-    if image is not None:
-        parts.append(image_part(encoder, image))
-    if text is not None and str(text).strip():
-        parts.append(fusion.Part("text", "text", text_vector(encoder, text)))
-    for i, neg in enumerate(split_negatives(negative)):
-        parts.append(fusion.Part("negative" if i == 0 else f"negative {i + 1}", "negative",
-                                 text_vector(encoder, neg)))
-    if not parts:
-        raise UserError("the query is empty: give an image, a text, or both")
-    if fusion_mode != "delta":
-        return Parts(parts)
-    img = next((p for p in parts if p.kind == "image"), None)
-    target = next((p for p in parts if p.kind == "text"), None)
-    if img is None or target is None:
-        raise UserError("delta fusion needs both an image and a text saying what to change it to")
-    target_text = text if text and str(text).strip() else target.name
-    src = clean_text(source) if source and str(source).strip() else guess_source(encoder, img.vector, target_text)
-    if src:
-        parts.append(fusion.Part(f"from: {src}", "text", text_vector(encoder, src), sign=-1.0))
-    return Parts(parts, src)
-
-
-def _unique(name: str, taken: set[str]) -> str:
-    out, n = name, 2
-    while out in taken:
-        out, n = f"{name} ({n})", n + 1
-    taken.add(out)
-    return out
-
-
 # --- retrieval ------------------------------------------------------------------------------
-def retrieve(index: str | None = None, image: Any = None, text: str | None = None,
+def retrieve(index: str | Index | None = None, image: Any = None, text: str | None = None,
              negative: str | Sequence[str] | None = None, w_image: float = 0.5, w_text: float = 0.5,
              w_negative: float = 0.5, fusion_mode: str = "early", quality: bool = False, k: int = 10,
              threshold: float | None = None, expression: str | None = None, source: str | None = None,
-             model: str | None = None) -> dict:
-    """A fused query against an index; the dict is the API's ``/retrieve`` contract."""
+             model: str | None = None, allow_paths: bool = False, thumb_root: Path | None = None) -> dict:
+    """A fused query against an index (a saved one's name, or an in-memory private gallery).
+
+    Each result names its display image as ``file`` (a thumbnail or bundled image the server
+    serves) and its stored ``path``; the faces choose what to show. ``allow_paths`` lets
+    expression image terms read files (the CLI's local user only).
+    """
     if fusion_mode not in MODES:
-        raise UserError(f"unknown fusion mode {fusion_mode!r}: choose one of {', '.join(MODES)}")
-    k = _check_k(k)
-    idx = get_index(index or default_index_name(model or DEFAULT_MODEL))
+        raise UserError(f"unknown fusion mode {str(fusion_mode)[:40]!r}: choose one of {', '.join(MODES)}")
+    k = limits.k(k)
+    idx = index if isinstance(index, Index) else get_index(index or default_index_name(model or DEFAULT_MODEL))
     encoder = index_encoder(idx, model)
-    built = build_parts(encoder, image, text, negative, expression, fusion_mode, source)
+    built = build_parts(encoder, image, text, negative, expression, fusion_mode, source, idx, allow_paths)
     kinds = fusion.effective_weights(built.parts, {"image": w_image, "text": w_text, "negative": w_negative})
     scoring_mode, scoring_kinds = fusion_mode, kinds
     if fusion_mode == "learned":  # one composed query, scored like early fusion; sliders unused
@@ -245,7 +103,9 @@ def retrieve(index: str | None = None, image: Any = None, text: str | None = Non
     results = []
     for row, score, contrib in zip(fused.rows, fused.scores, fused.contributions):
         item = idx.items[int(row)]
-        results.append({"id": item.id, "path": str(gallery.resolve(item.path)), "score": round(float(score), 6),
+        shown = gallery.display_file(item.path, item.sha1, thumb_root)
+        results.append({"id": item.id, "name": item.path.rsplit("/", 1)[-1], "path": item.path,
+                        "file": str(shown) if shown else None, "score": round(float(score), 6),
                         "parts": {p.name: round(float(c), 6) for p, c in zip(built.parts, contrib)},
                         "caption": item.caption, "label": item.label})
     return {
@@ -278,21 +138,11 @@ def learned_parts(idx: Index, encoder, parts: list[fusion.Part]) -> Parts:
 
 
 def candidates_for(idx: Index, parts: list[fusion.Part]) -> fusion.Candidates:
-    key = (idx.manifest.name, idx.manifest.generation, len(idx),
+    key = (idx.manifest.name, idx.manifest.generation, id(idx), len(idx),
            tuple((p.kind, p.direction, p.vector.tobytes()) for p in parts))
     vectors = np.stack([p.vector for p in parts])
     directions = np.array([p.direction for p in parts])
     return _CANDIDATES.get_or_make(key, lambda: idx.candidates(vectors, directions))
-
-
-def _check_k(k: Any) -> int:
-    try:
-        k = int(k)
-    except (TypeError, ValueError):
-        raise UserError(f"k must be a whole number, got {k!r}") from None
-    if not 1 <= k <= MAX_K:
-        raise UserError(f"k must be between 1 and {MAX_K}, got {k}")
-    return k
 
 
 # --- classification -------------------------------------------------------------------------
@@ -302,7 +152,7 @@ def classify(image: Any = None, labels: str | Sequence[str] = "", text: str | No
     """Zero-shot labels for an image, optionally fused with a text hint (early fusion)."""
     encoder = encoders.load(model or DEFAULT_MODEL)
     names = cls.parse_labels(labels)
-    temps = tuple(t for t in (templates or cls.DEFAULT_TEMPLATES) if t and "{}" in t) or cls.DEFAULT_TEMPLATES
+    temps = tuple(limits.templates(templates or ())) or cls.DEFAULT_TEMPLATES
     label_emb = _LABELS.get_or_make((encoder.fingerprint, tuple(names), temps),
                                     lambda: cls.label_embeddings(encoder, names, temps))
     built = build_parts(encoder, image, text)
@@ -316,17 +166,27 @@ def classify(image: Any = None, labels: str | Sequence[str] = "", text: str | No
 
 
 # --- building and embedding -------------------------------------------------------------------
-def build_index(name: str | None = None, source: str | Sequence[str] = "bundled", model: str | None = None,
+def build_index(name: str | None = None, source: str | Sequence[Path] = "bundled", model: str | None = None,
                 factory: str | None = None, append: bool = False,
-                progress: Callable[[int, int], None] | None = None, workers: int | None = None) -> dict:
-    """Build (or with ``append`` extend) an index from ``bundled``, a folder or files; save it."""
+                progress: Callable[[int, int], None] | None = None, workers: int | None = None,
+                max_files: int = 500, max_bytes: int = 500 * 2**20) -> dict:
+    """Build (or with ``append`` extend) an index from ``bundled``, a folder, or uploaded files
+    (images or zips, within ``max_files``/``max_bytes``); save it."""
     model = model or DEFAULT_MODEL
     name = validate_name(name or default_index_name(model))
     encoder = encoders.load(model)
+    factory = limits.factory(factory, encoder.dim)
     if isinstance(source, str):
-        entries = gallery.entries_for(source)
-    else:
-        entries = gallery.file_entries(list(source), source="upload")
+        return _build(name, encoder, gallery.entries_for(source), factory, append, progress, workers)
+    got = uploads.collect([Path(f) for f in source], max_files, max_bytes)
+    with uploads.staged(got.uploads) as entries:
+        report = _build(name, encoder, entries, factory, append, progress, workers)
+    report["skipped"] = [{"file": f, "reason": r} for f, r in got.skipped] + report["skipped"]
+    return report
+
+
+def _build(name: str, encoder, entries: list[gallery.Entry], factory: str | None, append: bool,
+           progress: Callable[[int, int], None] | None, workers: int | None) -> dict:
     if not entries:
         raise UserError("the source has no files to index")
     idx = None
@@ -348,6 +208,23 @@ def build_index(name: str | None = None, source: str | Sequence[str] = "bundled"
     idx.save()
     forget_index(name)
     return {**report.as_dict(), "count": len(idx), "model": encoder.spec, "factory": idx.manifest.factory}
+
+
+def build_private(galleries: sessions.Galleries, session: str, files: Sequence[Path],
+                  model: str | None = None) -> dict:
+    """Add uploads to a visitor's private in-memory gallery (see ``sessions``); nothing is saved."""
+    lim = galleries.limits
+    got = uploads.collect([Path(f) for f in files], lim.images, lim.bytes)
+    galleries.room(session, len(got.uploads), sum(len(u.data) for u in got.uploads))
+    encoder = encoders.load(model or DEFAULT_MODEL)
+    g = galleries.open(session, lambda: Index.create(sessions.PRIVATE, encoder.spec, encoder.fingerprint,
+                                                     encoder.dim, "Flat"))
+    with uploads.staged(got.uploads) as entries:
+        report = build_mod.build(g.index, entries, encoder, workers=0, thumb_root=g.folder)
+    galleries.added(g, sum(len(u.data) for u in got.uploads))
+    out = report.as_dict()
+    out["skipped"] = [{"file": f, "reason": r} for f, r in got.skipped] + out["skipped"]
+    return {**out, "count": len(g.index), "model": encoder.spec, "factory": "Flat", "private": True}
 
 
 def ensure_index(name: str | None = None, model: str | None = None,

@@ -29,7 +29,7 @@ def test_multiplier_needs_a_number_else_it_is_text():
 
 @pytest.mark.parametrize("expression, message", [
     ("", "empty"), ("   ", "empty"), ("a + + b", "term 2"), ("a +", "term 2"), ("+", "term 1"),
-    ("2:", "nothing after"), ("@", "image path"), ("1: @ ", "image path"),
+    ("2:", "nothing after"), ("@", "followed by an image"), ("1: @ ", "followed by an image"),
     ("- x", "at least one term added"), ("1e999:x", "finite"),
 ])
 def test_malformed_expressions_name_the_problem(expression, message):

@@ -87,11 +87,19 @@ def test_delta_guesses_the_source_from_the_image(bundled_index):
 
 def test_multi_term_query(bundled_index):
     expr = f"2:a yellow one + @{bundled('shape-0005.png')} - circle"
-    out = service.retrieve(expression=expr, k=5)
+    with pytest.raises(UserError, match="server paths are not accepted"):  # API and UI: no paths
+        service.retrieve(expression=expr, k=5)
+    out = service.retrieve(expression=expr, k=5, allow_paths=True)  # the CLI's local user
     names = [p["name"] for p in out["parts"]]
     assert names == ["a yellow one", "shape-0005.png", "circle"]
     assert out["parts"][0]["weight"] == pytest.approx(2 * out["weights"]["text"])
     assert all("circle" not in r["caption"] for r in out["results"])
+    # An item of the index, by id or file name, uses its stored embedding: no file is read.
+    by_name = service.retrieve(expression="2:a yellow one + @shape-0005.png - circle", k=5)
+    item_id = next(r["id"] for r in service.retrieve(expression="@shape-0005.png", k=1)["results"])
+    by_id = service.retrieve(expression=f"2:a yellow one + @{item_id} - circle", k=5)
+    assert [r["id"] for r in by_name["results"]] == [r["id"] for r in by_id["results"]]
+    assert [r["id"] for r in by_id["results"]][:3] == [r["id"] for r in out["results"]][:3]
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -115,7 +123,9 @@ def test_bad_input_gets_a_clear_error(bundled_index, kwargs, message):
 def test_odd_images_and_texts_work(bundled_index):
     rgba = Image.new("RGBA", (3000, 20), (0, 0, 255, 128))
     assert service.retrieve(image=rgba, k=3)["results"]
-    assert service.retrieve(text="🙂 " * 5000, k=3)["results"]  # enormous text is truncated
+    assert service.retrieve(text="🙂 " * 499, k=3)["results"]  # long texts are truncated by the tokenizer
+    with pytest.raises(UserError, match="limit is 1000"):  # an enormous one is refused up front
+        service.retrieve(text="🙂 " * 5000, k=3)
 
 
 def test_concurrent_users_get_consistent_answers(bundled_index):

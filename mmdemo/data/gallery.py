@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from mmdemo import paths
-from mmdemo.data import fashion, shapes
-from mmdemo.data.images import EXTENSIONS
+from mmdemo.data import fashion, shapes, thumbs
+from mmdemo.data.images import EXTENSIONS, open_image
 from mmdemo.data.vocab import GALLERY_SEED
 from mmdemo.errors import UserError
 
@@ -72,6 +72,20 @@ def resolve(path: str) -> Path:
     if path.startswith("bundled/"):
         return bundled_dir() / path.removeprefix("bundled/")
     return Path(path)
+
+
+def display_file(path: str, sha1: str, thumb_root: Path | None = None) -> Path | None:
+    """What a result shows: the bundled image itself, else the build's thumbnail; an index
+    made before thumbnails existed gets one now from its (admin-chosen) source file."""
+    if path.startswith("bundled/"):
+        return resolve(path)
+    thumb = thumbs.path_for(sha1, thumb_root)
+    if thumb.exists() or thumb_root is not None:
+        return thumb if thumb.exists() else None
+    try:
+        return thumbs.save(sha1, open_image(resolve(path)))
+    except (UserError, OSError):
+        return None
 
 
 def folder_entries(folder: str | Path) -> list[Entry]:

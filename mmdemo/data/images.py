@@ -18,6 +18,12 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from mmdemo.errors import UserError
 
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+# The decoders Pillow may use: the formats of EXTENSIONS. Pillow otherwise tries every plugin
+# it has (EPS via Ghostscript, PSD, ICO, ...) on any bytes. (Its JPEG decoder also opens
+# phones' multi-picture JPEGs, which then report the format MPO.)
+FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")
+SUFFIX = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif",
+          "GIF": ".gif"}
 MAX_PIXELS = 40_000_000  # larger is refused: a bomb or a panorama no CLIP needs
 MAX_BYTES = 50 * 1024 * 1024
 WORKING_SIDE = 1024  # decoded images are shrunk to this: models see 64-336 px anyway
@@ -42,6 +48,16 @@ def read_bytes(source: str | Path | bytes) -> tuple[bytes, str]:
     return data, name
 
 
+def sniff(data: bytes) -> str | None:
+    """The file suffix of the image format the bytes hold, or None when they hold none we read
+    (only the header is parsed: cheap enough to vet every member of a zip)."""
+    try:
+        with Image.open(io.BytesIO(data), formats=FORMATS) as img:
+            return SUFFIX.get(img.format or "")
+    except Exception:  # any parser error means "not an image we accept"
+        return None
+
+
 def content_hash(data: bytes) -> str:
     return hashlib.sha1(data).hexdigest()
 
@@ -52,7 +68,7 @@ def decode(data: bytes, name: str = "image", max_side: int = WORKING_SIDE) -> Im
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            img = Image.open(io.BytesIO(data), formats=FORMATS)
             if img.width * img.height > MAX_PIXELS:
                 raise UserError(f"{name}: {img.width}×{img.height} pixels is too large "
                                 f"(limit {MAX_PIXELS // 1_000_000} megapixels)")

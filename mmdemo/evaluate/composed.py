@@ -30,7 +30,7 @@ from mmdemo.data.vocab import COLOR_NAMES, EVAL_SEED, GARMENTS, HELDOUT_GARMENT_
 from mmdemo.errors import UserError
 from mmdemo.evaluate import cv, metrics
 from mmdemo.evaluate.zeroshot import FASHION_EVAL_START
-from mmdemo.service import guess_source
+from mmdemo.parts import guess_source
 
 SWEEP = tuple(float(round(x, 1)) for x in np.linspace(0, 1, 11))
 COLOR_MODS = ("make it {}", "in {}", "change the colour to {}")

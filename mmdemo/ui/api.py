@@ -1,6 +1,12 @@
 """Named HTTP endpoints (``gradio_client``): the API's contract, kept stable and tested.
 
 Every parameter is optional and keyword-addressable; errors come back as ``gr.Error`` messages.
+File parameters take only files uploaded with the request (``handle_file``); they are typed
+as plain dicts so that gradio does no file handling of its own on them, and
+``access.uploaded_file`` alone decides (gradio's meta, inside its upload folder). Results carry
+their image as FileData under ``"image"``, so the default ``Client(url)`` downloads it and
+keeps the scores. In public mode writes need the operator's ``token`` (MMDEMO_ADMIN_TOKEN),
+except uploads into the caller's private session gallery.
 """
 
 from __future__ import annotations
@@ -8,41 +14,78 @@ from __future__ import annotations
 from typing import Any
 
 import gradio as gr
-from gradio.data_classes import FileData
 
-from mmdemo import service
+from mmdemo import access, service
+from mmdemo.errors import UserError
 from mmdemo.ui.classify import DEFAULT_LABELS
-from mmdemo.ui.common import Settings, file_path, guarded
+from mmdemo.ui.common import Settings, guarded, resolve_index, result_image, session_of
 from mmdemo.ui.evaluate import evaluate as run_evaluation
-from mmdemo.ui.indexes import check_folder
+
+
+def upload(value: Any, what: str = "image") -> str | None:
+    path = access.uploaded_file(value, what, strict=True)
+    return str(path) if path else None
+
+
+def public_result(out: dict) -> dict:
+    """``service.retrieve``'s answer without server paths: each item's image as FileData."""
+    results = [{"id": r["id"], "name": r["name"], "image": result_image(r), "score": r["score"],
+                "parts": r["parts"], "caption": r["caption"], "label": r["label"]} for r in out["results"]]
+    return {**out, "results": results}
 
 
 def register(settings: Settings) -> None:
+    policy = settings.policy
+
     @guarded
-    def retrieve(index: str | None = None, image: FileData | None = None, text: str | None = None,
+    def retrieve(index: str | None = None, image: dict | None = None, text: str | None = None,
                  negative: str | None = None, w_image: float = 0.5, w_text: float = 0.5,
                  w_negative: float = 0.5, fusion: str = "early", quality: bool = False, k: int = 10,
                  threshold: float | None = None, expression: str | None = None,
-                 source: str | None = None) -> dict[str, Any]:
-        """Fused retrieval. Returns {"results": [{"id", "path", "score", "parts", ...}], "weights": {...},
-        "formula", "parts", ...}. `negative` is comma-separated; `expression` takes the multi-term
-        syntax; `source` is delta fusion's "from" text."""
-        return service.retrieve(index or settings.index, file_path(image), text, negative, w_image, w_text,
-                                w_negative, fusion, quality, k, threshold, expression, source)
+                 source: str | None = None, request: gr.Request = None) -> dict[str, Any]:
+        """Fused retrieval. Returns {"results": [{"id", "name", "image" (FileData), "score", "parts",
+        "caption", "label"}], "weights", "formula", "parts", ...}. `index` "my-uploads" is your
+        private gallery. `negative` is comma-separated; `expression` takes the multi-term syntax
+        (image terms: @image or an item id); `source` is delta fusion's "from" text."""
+        idx, thumbs = resolve_index(settings, index, request)
+        return public_result(service.retrieve(idx, upload(image), text, negative, w_image, w_text, w_negative,
+                                              fusion, quality, k, threshold, expression, source,
+                                              thumb_root=thumbs))
 
     @guarded
-    def classify(image: FileData | None = None, labels: str = DEFAULT_LABELS, text: str | None = None,
-                 w_image: float = 1.0, w_text: float = 0.5) -> dict[str, Any]:
+    def classify(image: dict | None = None, labels: str = DEFAULT_LABELS, text: str | None = None,
+                 w_image: float = 1.0, w_text: float = 0.5, model: str | None = None) -> dict[str, Any]:
         """Zero-shot classification, optionally fused with a text hint.
         Returns {"model", "labels": [{"label", "score"}], "weights"}; labels are newline/comma separated."""
-        return service.classify(file_path(image), labels, text, w_image, w_text, model=settings.model)
+        return service.classify(upload(image), labels, text, w_image, w_text,
+                                model=policy.model(model, settings.model))
 
     @guarded
     def build_index(name: str | None = None, source: str = "bundled", model: str | None = None,
-                    factory: str | None = None, append: bool = False) -> dict[str, Any]:
-        """Build an index from "bundled" or a server folder (inside MMDEMO_FOLDER_ROOTS); returns the report."""
-        src = source if source == "bundled" else check_folder(source, settings)
-        return service.build_index(name or None, src, model or settings.model, factory or None, append)
+                    factory: str | None = None, append: bool = False, files: list[dict] | None = None,
+                    private: bool = False, token: str | None = None,
+                    request: gr.Request = None) -> dict[str, Any]:
+        """Build an index. With `files` (uploaded images or zips): your private session gallery
+        ("my-uploads"; always so on a public server without the admin `token`), or a shared index
+        `name`. Else from `source`: "bundled" or a server folder (admins, inside MMDEMO_FOLDER_ROOTS)."""
+        paths = [upload(f, "each file") for f in files or []]
+        if paths and (private or not policy.may_write(token)):
+            return service.build_private(settings.galleries, session_of(request), paths, settings.model)
+        policy.require_write(token, "building a shared index")
+        spec = policy.model(model, settings.model)
+        if paths:
+            return service.build_index(name or None, paths, spec, factory or None, append)
+        if source == "bundled":
+            return service.build_index(name or None, "bundled", spec, factory or None, append)
+        folder = access.server_folder(source, policy, token)
+        return service.build_index(name or None, str(folder), spec, factory or None, append)
+
+    @guarded
+    def delete_index(name: str, token: str | None = None) -> dict[str, Any]:
+        """Delete a shared index (admins)."""
+        policy.require_write(token, "deleting an index")
+        service.remove_index(name)
+        return {"deleted": name}
 
     @guarded
     def list_indexes() -> list[dict[str, Any]]:
@@ -52,12 +95,14 @@ def register(settings: Settings) -> None:
     @guarded
     def evaluate(what: str = "zeroshot", model: str | None = None) -> dict[str, Any]:
         """`zeroshot`, `composed` or `classify`: the same JSON as `python -m mmdemo eval WHAT --json`."""
-        return run_evaluation(what, model or settings.model)
+        if what not in ("zeroshot", "composed", "classify"):
+            raise UserError(f"unknown evaluation {str(what)[:40]!r}: choose zeroshot, composed or classify")
+        return run_evaluation(what, policy.model(model, settings.model))
 
     @guarded
-    def embed(image: FileData | None = None, text: str | None = None, model: str | None = None) -> dict[str, Any]:
+    def embed(image: dict | None = None, text: str | None = None, model: str | None = None) -> dict[str, Any]:
         """The unit embedding of one image or one text: {"model", "dim", "embedding"}."""
-        return service.embed(file_path(image), text, model or settings.model)
+        return service.embed(upload(image), text, policy.model(model, settings.model))
 
-    for fn in (retrieve, classify, build_index, list_indexes, evaluate, embed):
+    for fn in (retrieve, classify, build_index, delete_index, list_indexes, evaluate, embed):
         gr.api(fn, api_name=fn.__name__)

@@ -7,14 +7,14 @@ import logging
 import gradio as gr
 from tqdm import tqdm
 
-from mmdemo import encoders, paths, service
+from mmdemo import access, encoders, service
 from mmdemo.ui import api, classify, evaluate, indexes, retrieve
-from mmdemo.ui.common import Settings, settings_from_env
+from mmdemo.ui.common import Settings, configure, settings_from_env
 
 INTRO = """# mmdemo · multimodal fusion, hands on
 Images and texts share one embedding space. Fuse an image with a text (and subtract a
 negative), move the weights, and watch the ranking change: nothing is re-encoded.
-Model: `{model}` · index: `{index}`"""
+Model: `{model}` · index: `{index}` · mode: `{mode}`"""
 CSS = """
 #retrieve-gallery .caption-label { font-size: 11px; white-space: normal; }
 footer { display: none !important; }
@@ -38,8 +38,10 @@ def prepare(settings: Settings) -> None:
 def build_app(settings: Settings) -> gr.Blocks:
     prepare(settings)
     names = [m["name"] for m in service.indexes()]
-    with gr.Blocks(title="mmdemo: multimodal fusion") as demo:
-        gr.Markdown(INTRO.format(model=settings.model, index=settings.index))
+    configure(settings)
+    # Files gradio made for answers (gallery copies, private thumbnails) older than a day go.
+    with gr.Blocks(title="mmdemo: multimodal fusion", delete_cache=(3600, 86400)) as demo:
+        gr.Markdown(INTRO.format(model=settings.model, index=settings.index, mode=settings.policy.mode))
         with gr.Tabs():
             with gr.Tab("Retrieve", id="retrieve"):
                 shared = retrieve.build(settings, names)
@@ -58,8 +60,10 @@ def build_app(settings: Settings) -> gr.Blocks:
 def launch(host: str | None = None, port: int | None = None, model: str | None = None,
            index: str | None = None, **kwargs):
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    settings = settings_from_env(model, index)
+    settings = settings_from_env(model, index, host)
+    logging.getLogger("mmdemo").info("mode %s; models %s", settings.policy.mode, ", ".join(settings.policy.models))
     demo = build_app(settings)
-    allowed = [str(paths.cache_dir()), str(paths.index_dir())] + [str(r) for r in settings.folder_roots]
-    return demo.launch(server_name=host, server_port=port, allowed_paths=allowed, max_file_size="25mb",
-                       ssr_mode=False, show_error=True, theme=gr.themes.Soft(), css=CSS, **kwargs)
+    # Served: result images only (the bundled gallery and build-time thumbnails).
+    return demo.launch(server_name=host, server_port=port, allowed_paths=access.served_paths(),
+                       max_file_size="25mb", ssr_mode=False, show_error=True, theme=gr.themes.Soft(),
+                       css=CSS, **kwargs)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import secrets
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import gradio as gr
 
+from mmdemo import access, sessions
 from mmdemo.errors import UserError
+from mmdemo.index import list_indexes
 
 log = logging.getLogger("mmdemo.ui")
 MODEL_CHOICES = [
@@ -26,22 +28,28 @@ MODEL_CHOICES = [
 class Settings:
     model: str = "builtin"
     index: str = "bundled"
-    folder_roots: list[Path] = field(default_factory=list)  # server folders the Index tab may read
-    max_upload_files: int = 500
+    policy: access.Policy = field(default_factory=access.Policy)
+    galleries: sessions.Galleries = field(
+        default_factory=lambda: sessions.Galleries(access.upload_dir() / "mmdemo-private"))
+    max_upload_files: int = 500  # a shared-index build from uploads (admins)
+
+    @property
+    def public(self) -> bool:
+        return self.policy.public
 
 
-def settings_from_env(model: str | None = None, index: str | None = None) -> Settings:
+def settings_from_env(model: str | None = None, index: str | None = None, host: str | None = None) -> Settings:
     from mmdemo import service
 
     model = model or os.environ.get("MMDEMO_MODEL") or "builtin"
-    roots = os.environ.get("MMDEMO_FOLDER_ROOTS")
-    folder_roots = [Path(p).expanduser().resolve() for p in roots.split(os.pathsep) if p] if roots \
-        else [Path.cwd().resolve(), Path.home().resolve()]
-    return Settings(model, index or service.default_index_name(model), folder_roots)
+    policy = access.policy_from_env(model, host)
+    return Settings(policy.models[0], index or service.default_index_name(model), policy)
 
 
 def guarded(fn):
-    """Users see a UserError's message as is; anything else becomes a short error, logged."""
+    """Users see a UserError's message as is (one log line, no traceback); anything else is
+    logged with its traceback and shown as a short message with a reference, no internals.
+    In public mode messages never name the server's folders."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -50,12 +58,62 @@ def guarded(fn):
         except gr.Error:
             raise
         except UserError as exc:
-            raise gr.Error(str(exc)) from None
-        except Exception as exc:
-            log.exception("handler %s failed", fn.__name__)
-            raise gr.Error(f"internal error ({type(exc).__name__}: {exc}); see the server log") from None
+            log.info("%s refused: %s", fn.__name__, exc)
+            raise gr.Error(_shown(str(exc)), print_exception=False) from None
+        except Exception:
+            ref = secrets.token_hex(4)
+            log.exception("handler %s failed (ref %s)", fn.__name__, ref)
+            raise gr.Error(f"internal error (ref {ref}); the server log has the details",
+                           print_exception=False) from None
 
     return wrapper
+
+
+def soft(fn, n_outputs: int):
+    """Like ``guarded``, but a user's mistake is a warning toast and every output keeps its
+    value (a refused build must not turn the report, table and dropdowns into error badges)."""
+    inner = guarded(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return inner(*args, **kwargs)
+        except gr.Error as exc:
+            if str(exc.message).startswith("internal error"):
+                raise
+            gr.Warning(exc.message)
+            return tuple(gr.skip() for _ in range(n_outputs))
+
+    return wrapper
+
+
+_PUBLIC = [False]  # set once by configure(): whether messages must hide server paths
+
+
+def configure(settings: Settings) -> None:
+    _PUBLIC[0] = settings.public
+
+
+def _shown(message: str) -> str:
+    return access.scrub(message) if _PUBLIC[0] else message
+
+
+def session_of(request: gr.Request | None) -> str:
+    return getattr(request, "session_hash", None) or ""
+
+
+def resolve_index(settings: Settings, name: str | None, request: gr.Request | None):
+    """(index, thumbnail folder) for a request: the visitor's private gallery when they name
+    it and have one, else the shared index's name."""
+    name = (name or "").strip() or settings.index
+    if name == sessions.PRIVATE:
+        g = settings.galleries.get(session_of(request))
+        if g is not None:
+            return g.index, g.folder
+        if not any(m.name == name for m in list_indexes()):
+            raise UserError("you have no private gallery yet: upload images in the Index tab "
+                            "(or with /build_index files=[...])")
+    return name, None
 
 
 def image_input(label: str, elem_id: str) -> gr.File:
@@ -73,23 +131,28 @@ def image_input(label: str, elem_id: str) -> gr.File:
                            elem_id=f"{elem_id}-preview")
 
     def show(value):
-        path = file_path(value)
-        if not path:
+        """The preview shows nothing for a bad file: the tab's own handler reports it once."""
+        try:
+            img = open_image(file_path(value))
+        except (UserError, TypeError):
             return None
-        img = open_image(path)
         img.thumbnail((256, 256))
         return img
 
-    upload.change(guarded(show), upload, preview, api_visibility="private", show_progress="hidden")
+    upload.change(show, upload, preview, api_visibility="private", show_progress="hidden")
     return upload
 
 
 def file_path(value) -> str | None:
-    """A Gradio file value (path string, FileData dict or object) as a path."""
-    if value is None or value == "":
+    """A UI handler's file value as a server path: only files in gradio's upload folder."""
+    path = access.uploaded_file(value)
+    return str(path) if path else None
+
+
+def result_image(r: dict) -> dict | None:
+    """A result's image as FileData, so the default ``gradio_client.Client`` downloads it and
+    keeps the rest of the result; its path is relative to the server's working directory."""
+    if not r.get("file"):
         return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict):
-        return value.get("path")
-    return getattr(value, "path", None) or str(value)
+    return {"path": access.public_path(r["file"]), "orig_name": r["name"], "mime_type": "image/png",
+            "meta": {"_type": "gradio.FileData"}}

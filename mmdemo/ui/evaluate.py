@@ -8,7 +8,7 @@ import pandas as pd
 from mmdemo import encoders
 from mmdemo.evaluate import public
 from mmdemo.evaluate import run as run_evaluation
-from mmdemo.service import LRU
+from mmdemo.caches import LRU
 from mmdemo.ui.common import Settings, guarded
 
 _RESULTS = LRU(8)  # (what, fingerprint) -> result: evaluation is deterministic per model
@@ -78,6 +78,7 @@ def build(settings: Settings) -> None:
         from mmdemo import service
         from mmdemo.evaluate import composed
 
+        settings.policy.require_write(None, "saving to a shared index")
         saved = composed.save_to_index(evaluate_full("composed", model), name)
         service.forget_index(name)
         gr.Info(f"saved to index {name!r}: {', '.join(saved)}")

@@ -7,7 +7,7 @@ import pandas as pd
 
 from mmdemo import service
 from mmdemo.data import gallery as gallery_mod
-from mmdemo.ui.common import Settings, file_path, guarded, image_input
+from mmdemo.ui.common import Settings, file_path, guarded, image_input, resolve_index
 
 HELP = """**How fusion works here.** Image and text are embedded in one shared space.
 *early* averages the embeddings by weight, `q = normalize(Σ wᵢ·eᵢ)`, then searches with `q`;
@@ -23,19 +23,20 @@ size; how clearly the text singles out some gallery items)."""
 EMPTY = pd.DataFrame(columns=["rank", "score", "caption", "contributions", "id"])
 
 
-def search(index, image, text, negative, w_image, w_text, w_negative, fusion, quality, k, threshold,
-           expression, source):
+def search(settings: Settings, index, image, text, negative, w_image, w_text, w_negative, fusion, quality,
+           k, threshold, expression, source, request: gr.Request | None = None):
     """Run one fused query; an empty query just clears the results (sliders move freely)."""
     image = file_path(image)
     if not image and not (text or "").strip() and not (expression or "").strip():
         return [], "Give an image, a text, or both (or a multi-term query under Advanced).", EMPTY
-    out = service.retrieve(index, image, text, negative, w_image, w_text, w_negative, fusion, quality,
+    idx, thumbs = resolve_index(settings, index, request)
+    out = service.retrieve(idx, image, text, negative, w_image, w_text, w_negative, fusion, quality,
                            int(k), None if threshold is None or threshold <= -1 else threshold,
-                           expression, source)
+                           expression, source, thumb_root=thumbs)
     items, rows = [], []
     for rank, r in enumerate(out["results"], 1):
         contrib = "  ".join(f"{name} {c:+.3f}" for name, c in r["parts"].items())
-        items.append((r["path"], f"#{rank} {r['score']:.3f} · {contrib}"))
+        items.append((r["file"], f"#{rank} {r['score']:.3f} · {r['caption'] or r['name']} · {contrib}"))
         rows.append({"rank": rank, "score": round(r["score"], 4), "caption": r["caption"],
                      "contributions": contrib, "id": r["id"]})
     parts = ", ".join(f"{p['name']} ({p['kind']}) w={p['weight']:+.3f}"
@@ -84,8 +85,8 @@ def build(settings: Settings, index_choices: list[str]) -> dict:
                 k = gr.Slider(1, 50, 12, step=1, label="Results (k)")
                 threshold = gr.Slider(-1, 1, -1, step=0.01, label="Minimum score (-1 = off)")
             with gr.Accordion("Advanced: multi-term query, delta source", open=False):
-                expression = gr.Textbox(label="Multi-term query",
-                                        placeholder='2:a red circle + 0.5:@path/to/img.png - striped')
+                expression = gr.Textbox(label="Multi-term query (@image = the query image, @ID = an item)",
+                                        placeholder='2:a red circle + 0.5:@image - striped')
                 source = gr.Textbox(label="Delta: what the image is now (blank = guess)", placeholder="red")
             button = gr.Button("Search", variant="primary", elem_id="retrieve-button")
         with gr.Column(scale=3):
@@ -103,7 +104,12 @@ def build(settings: Settings, index_choices: list[str]) -> dict:
     inputs = [index, image, text, negative, w_image, w_text, w_negative, fusion, quality, k, threshold,
               expression, source]
     outputs = [results, info, table]
-    run = guarded(search)
+    def run(index, image, text, negative, w_image, w_text, w_negative, fusion, quality, k, threshold,
+            expression, source, request: gr.Request):
+        return search(settings, index, image, text, negative, w_image, w_text, w_negative, fusion, quality,
+                      k, threshold, expression, source, request)
+
+    run = guarded(run)
     button.click(run, inputs, outputs, api_visibility="private")
     text.submit(run, inputs, outputs, api_visibility="private")
     for live in (w_image, w_text, w_negative, fusion, quality, k, threshold, image):

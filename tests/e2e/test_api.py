@@ -11,8 +11,8 @@ from mmdemo.data import gallery
 
 @pytest.fixture(scope="module")
 def client(server):
-    # download_files=False: gradio_client otherwise treats any dict with a "path" key as a file.
-    return Client(server, verbose=False, download_files=False)
+    # The default client: each result's "image" (FileData) is downloaded, the rest is kept.
+    return Client(server, verbose=False)
 
 
 def img(name):
@@ -28,7 +28,8 @@ def test_retrieve_contract_and_weights_move_the_ranking(client):
     out = client.predict(text="a red circle", k=5, api_name="/retrieve")
     assert set(out) >= {"results", "weights"}
     first = out["results"][0]
-    assert set(first) >= {"id", "path", "score", "parts"} and first["caption"].endswith("red circle")
+    assert set(first) >= {"id", "name", "image", "score", "parts"} and first["caption"].endswith("red circle")
+    assert "path" not in first and Image.open(first["image"]).size == (128, 128)
     low = client.predict(image=img("shape-0001.png"), text="make it blue", w_image=0.9, w_text=0.1, k=12,
                          api_name="/retrieve")
     high = client.predict(image=img("shape-0001.png"), text="make it blue", w_image=0.3, w_text=0.7, k=12,
@@ -70,8 +71,9 @@ def test_build_list_embed_and_evaluate(client, isolated_dirs):
     assert report["added"] == 2 and report["count"] == 2
     assert "api-photos" in {m["name"] for m in client.predict(api_name="/list_indexes")}
     out = client.predict(index="api-photos", text="a blue one", k=1, api_name="/retrieve")
-    assert out["results"][0]["path"].endswith("blue.png")
-    with pytest.raises(Exception, match="outside the folders"):
+    assert out["results"][0]["name"] == "blue.png"
+    assert Image.open(out["results"][0]["image"]).getpixel((0, 0)) == (30, 30, 220)  # its thumbnail
+    with pytest.raises(Exception, match="not a folder this server may read"):
         client.predict(name="etc", source="/etc", api_name="/build_index")
     emb = client.predict(text="a red circle", api_name="/embed")
     assert emb["dim"] == len(emb["embedding"]) == 128

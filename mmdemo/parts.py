@@ -1,0 +1,167 @@
+"""Query parts: the user's image, texts, negatives and ``@`` terms as weighted unit vectors.
+
+Embeddings are cached per model and content, so moving a slider never re-encodes a part.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from PIL import Image
+
+from mmdemo import classify as cls
+from mmdemo import fusion, limits, query
+from mmdemo.caches import EMBEDDINGS
+from mmdemo.data import images
+from mmdemo.data.vocab import COLOR_NAMES, GARMENTS, SHAPES
+from mmdemo.errors import UserError
+from mmdemo.index import Index
+
+
+def image_bytes(image: Any) -> bytes:
+    """Bytes of an upload (path, bytes or PIL image) for hashing and decoding."""
+    if isinstance(image, Image.Image):
+        buf = io.BytesIO()
+        image.save(buf, format="PNG")
+        return buf.getvalue()
+    if isinstance(image, (bytes, bytearray)):
+        return bytes(image)
+    return images.read_bytes(image)[0]
+
+
+def image_part(encoder, image: Any, name: str = "image", multiplier: float = 1.0,
+               sign: float = 1.0) -> fusion.Part:
+    data = image_bytes(image)
+    key = (encoder.fingerprint, "image", hashlib.sha1(data).hexdigest())
+
+    label = Path(image).name if isinstance(image, (str, Path)) else "query image"
+
+    def make():
+        img = images.decode(data, label)
+        native = getattr(getattr(encoder.module, "visual", None), "image_size", (224,))
+        native = native[0] if isinstance(native, (tuple, list)) else native
+        return encoder.encode_images([img])[0], fusion.image_quality(img, int(native))
+
+    vec, q = EMBEDDINGS.get_or_make(key, make)
+    return fusion.Part(name, "image", vec, multiplier, sign, quality=q)
+
+
+def text_vector(encoder, text: str) -> np.ndarray:
+    text = clean_text(text)
+    return EMBEDDINGS.get_or_make((encoder.fingerprint, "text", text),
+                                   lambda: encoder.encode_texts([text])[0])
+
+
+def clean_text(text: str) -> str:
+    text = limits.text(text)
+    if not text:
+        raise UserError("the text is empty")
+    return text
+
+
+def split_negatives(negative: str | Sequence[str] | None) -> list[str]:
+    if not negative:
+        return []
+    items = negative.split(",") if isinstance(negative, str) else list(negative)
+    return [clean_text(n) for n in items if str(n).strip()]
+
+
+def guess_source(encoder, image_vec: np.ndarray, target: str) -> str | None:
+    """Delta fusion's "from": the attribute of the image in the category the target names.
+
+    "make it blue" names a colour, so the source is the colour the image looks most like
+    (zero-shot); None when the target names no known attribute.
+    """
+    words = set(re.findall(r"[a-z-]+(?: boot)?", target.lower()))
+    for vocab, template in ((COLOR_NAMES, "a {} one"), (SHAPES, "a {}"), (GARMENTS, "a {}")):
+        named = [w for w in vocab if w in words or w in target.lower().split(" ")]
+        if named:
+            others = [w for w in vocab if w not in named]
+            emb = cls.label_embeddings(encoder, others, (template,))
+            return others[int(np.argmax(emb @ image_vec))]
+    return None
+
+
+@dataclass
+class Parts:
+    parts: list[fusion.Part]
+    source: str | None = None  # delta's source text, typed or guessed
+
+
+def build_parts(encoder, image: Any = None, text: str | None = None,
+                negative: str | Sequence[str] | None = None, expression: str | None = None,
+                fusion_mode: str = "early", source: str | None = None, idx: Index | None = None,
+                allow_paths: bool = False) -> Parts:
+    """Turn the user's inputs into weighted parts; embeddings come from the cache."""
+    parts: list[fusion.Part] = []
+    if expression and expression.strip():
+        names: set[str] = set()
+        for term in query.parse(limits.text(expression, "the expression")):
+            name = _unique(term.value if term.kind == "text" else Path(term.value).name, names)
+            if term.kind == "image":
+                vec, q = image_term(encoder, term.value, image, idx, allow_paths)
+                parts.append(fusion.Part(name, "image", vec, term.multiplier, term.sign, quality=q))
+            elif term.sign < 0:
+                parts.append(fusion.Part(name, "negative", text_vector(encoder, term.value), term.multiplier))
+            else:
+                parts.append(fusion.Part(name, "text", text_vector(encoder, term.value), term.multiplier))
+    if image is not None:
+        parts.append(image_part(encoder, image))
+    if text is not None and str(text).strip():
+        parts.append(fusion.Part("text", "text", text_vector(encoder, text)))
+    for i, neg in enumerate(split_negatives(negative)):
+        parts.append(fusion.Part("negative" if i == 0 else f"negative {i + 1}", "negative",
+                                 text_vector(encoder, neg)))
+    if not parts:
+        raise UserError("the query is empty: give an image, a text, or both")
+    if fusion_mode != "delta":
+        return Parts(parts)
+    img = next((p for p in parts if p.kind == "image"), None)
+    target = next((p for p in parts if p.kind == "text"), None)
+    if img is None or target is None:
+        raise UserError("delta fusion needs both an image and a text saying what to change it to")
+    target_text = text if text and str(text).strip() else target.name
+    src = clean_text(source) if source and str(source).strip() else guess_source(encoder, img.vector, target_text)
+    if src:
+        parts.append(fusion.Part(f"from: {src}", "text", text_vector(encoder, src), sign=-1.0))
+    return Parts(parts, src)
+
+
+def image_term(encoder, ref: str, image: Any, idx: Index | None,
+               allow_paths: bool) -> tuple[np.ndarray, float | None]:
+    """An ``@`` term's vector: ``@image`` (this request's upload), an item of the index searched
+    (its stored embedding: no file is read), or, for the CLI's local user, a file path.
+    The answer never depends on whether a path exists unless paths are allowed."""
+    if ref == "image":
+        if image is None:
+            raise UserError("'@image' names the uploaded query image, but none was given")
+        part = image_part(encoder, image)
+        return part.vector, part.quality
+    row = _row_of(idx, ref) if idx is not None else None
+    if row is not None:
+        return idx.embeddings[row], None
+    if allow_paths:
+        part = image_part(encoder, ref)
+        return part.vector, part.quality
+    raise UserError(f"image term @{ref[:40]}: name @image (the uploaded image) or an item id of the "
+                    "index searched (the id of a result); server paths are not accepted")
+
+
+def _row_of(idx: Index, ref: str) -> int | None:
+    """The row of an item named by its id or its file name (``shape-0001.png``)."""
+    return next((i for i, it in enumerate(idx.items)
+                 if ref in (it.id, it.path) or it.path.rsplit("/", 1)[-1] == ref), None)
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    out, n = name, 2
+    while out in taken:
+        out, n = f"{name} ({n})", n + 1
+    taken.add(out)
+    return out

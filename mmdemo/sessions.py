@@ -1,0 +1,111 @@
+"""Private, session-scoped galleries: "try it on your own photos" on a public server.
+
+A visitor's uploads become an in-memory index that only their session can name. Nothing is
+written to the shared index folder: the thumbnails results show live in a folder with an
+unguessable name under gradio's upload folder and go with the gallery. Galleries are capped
+per session (images, bytes), evicted after idle time, and counted against a global cap
+(least recently used first), so a crowd of uploaders cannot fill the server's memory.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mmdemo.errors import UserError
+from mmdemo.index import Index
+
+PRIVATE = "my-uploads"  # how a visitor names their own gallery; it shadows a shared index so named
+
+
+@dataclass
+class Limits:
+    images: int = int(os.environ.get("MMDEMO_SESSION_IMAGES", 200))
+    bytes: int = int(os.environ.get("MMDEMO_SESSION_MB", 50)) * 2**20
+    idle_s: float = float(os.environ.get("MMDEMO_SESSION_IDLE_S", 1800))
+    total_images: int = int(os.environ.get("MMDEMO_SESSIONS_TOTAL_IMAGES", 5000))
+
+
+@dataclass
+class Gallery:
+    index: Index
+    folder: Path  # thumbnails, under gradio's upload folder
+    bytes: int = 0
+    used: float = field(default_factory=time.monotonic)
+
+
+class Galleries:
+    """session id -> Gallery, with idle eviction and a global image cap."""
+
+    def __init__(self, root: Path, limits: Limits | None = None):
+        self.root, self.limits = root, limits or Limits()
+        self._data: OrderedDict[str, Gallery] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, session: str | None) -> Gallery | None:
+        with self._lock:
+            self._evict_idle()
+            g = self._data.get(session or "")
+            if g:
+                g.used = time.monotonic()
+                self._data.move_to_end(session)
+            return g
+
+    def room(self, session: str, n_images: int, n_bytes: int) -> None:
+        """Refuse an upload that would pass this session's caps."""
+        g = self.get(session)
+        have_i, have_b = (len(g.index), g.bytes) if g else (0, 0)
+        if have_i + n_images > self.limits.images:
+            raise UserError(f"your private gallery holds at most {self.limits.images} images "
+                            f"(it has {have_i}; this upload adds {n_images})")
+        if have_b + n_bytes > self.limits.bytes:
+            raise UserError(f"your private gallery holds at most {self.limits.bytes // 2**20} MB of images")
+
+    def open(self, session: str, make_index) -> Gallery:
+        """The session's gallery, made with ``make_index()`` when it has none."""
+        if not session:
+            raise UserError("a private gallery needs a session (use the app or gradio_client)")
+        with self._lock:
+            g = self._data.get(session)
+            if g is None:
+                folder = self.root / secrets.token_hex(16)
+                folder.mkdir(parents=True, exist_ok=True)
+                g = self._data[session] = Gallery(make_index(), folder)
+            g.used = time.monotonic()
+            self._data.move_to_end(session)
+            return g
+
+    def added(self, g: Gallery, n_bytes: int) -> None:
+        """Account for a finished upload; enforce the global cap (oldest galleries go first)."""
+        with self._lock:
+            g.bytes += n_bytes
+            total = sum(len(x.index) for x in self._data.values())
+            while total > self.limits.total_images and len(self._data) > 1:
+                session, old = next(iter(self._data.items()))
+                if old is g:
+                    break
+                total -= len(old.index)
+                self._drop(session)
+
+    def drop(self, session: str) -> None:
+        with self._lock:
+            self._drop(session)
+
+    def _drop(self, session: str) -> None:
+        g = self._data.pop(session, None)
+        if g:
+            shutil.rmtree(g.folder, ignore_errors=True)
+
+    def _evict_idle(self) -> None:
+        cutoff = time.monotonic() - self.limits.idle_s
+        for session in [s for s, g in self._data.items() if g.used < cutoff]:
+            self._drop(session)
+
+    def __len__(self) -> int:
+        return len(self._data)
