@@ -132,6 +132,14 @@ def uploaded_file(value: Any, what: str = "the image", strict: bool = False) -> 
     return path
 
 
+def discard(paths: list[str]) -> None:
+    """Delete consumed uploads from gradio's upload folder (only from there)."""
+    for p in paths:
+        path = Path(p).resolve()
+        if path.is_relative_to(upload_dir()):
+            path.unlink(missing_ok=True)
+
+
 def server_folder(folder: str, policy: Policy, token: str | None = None) -> Path:
     """A server folder an admin may index: inside the configured roots."""
     policy.require_write(token, "indexing a server folder")

@@ -69,12 +69,16 @@ def register(settings: Settings) -> None:
         ("my-uploads"; always so on a public server without the admin `token`), or a shared index
         `name`. Else from `source`: "bundled" or a server folder (admins, inside MMDEMO_FOLDER_ROOTS)."""
         paths = [upload(f, "each file") for f in files or []]
-        if paths and (private or not policy.may_write(token)):
-            return service.build_private(settings.galleries, session_of(request), paths, settings.model)
-        policy.require_write(token, "building a shared index")
+        try:
+            if paths and (private or not policy.may_write(token)):
+                return service.build_private(settings.galleries, session_of(request), paths, settings.model)
+            policy.require_write(token, "building a shared index")
+            if paths:
+                return service.build_index(name or None, paths, policy.model(model, settings.model),
+                                           factory or None, append)
+        finally:
+            access.discard(paths)  # the build keeps thumbnails, never the uploads
         spec = policy.model(model, settings.model)
-        if paths:
-            return service.build_index(name or None, paths, spec, factory or None, append)
         if source == "bundled":
             return service.build_index(name or None, "bundled", spec, factory or None, append)
         folder = access.server_folder(source, policy, token)

@@ -59,7 +59,13 @@ def build_app(settings: Settings) -> gr.Blocks:
 
 def launch(host: str | None = None, port: int | None = None, model: str | None = None,
            index: str | None = None, **kwargs):
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logger = logging.getLogger("mmdemo")  # its own handler: libraries may have set up the root one
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
     settings = settings_from_env(model, index, host)
     logging.getLogger("mmdemo").info("mode %s; models %s", settings.policy.mode, ", ".join(settings.policy.models))
     demo = build_app(settings)

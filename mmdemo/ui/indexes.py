@@ -73,26 +73,31 @@ def build(settings: Settings, retrieve_index: gr.Dropdown) -> None:
     def do_build(model, name, source, folder, files, factory, append, token, request: gr.Request,
                  progress=gr.Progress()):
         paths = [file_path(f) for f in files or []] if source in (PRIVATE_UPLOAD, SHARED_UPLOAD) else []
+        try:
+            out = build_from(model, name, source, folder, paths, factory, append, token, request, progress)
+        finally:
+            access.discard(paths)  # the build keeps thumbnails, never the uploads
+        names = index_names(settings, request)
+        return (out, table(), gr.update(choices=names, value=out["name"]),
+                gr.update(choices=names, value=out["name"]), None)
+
+    def build_from(model, name, source, folder, paths, factory, append, token, request, progress) -> dict:
         encoding = dict(progress=lambda done, total: progress((done, total), desc="encoding", unit="images"))
         if source == PRIVATE_UPLOAD:
             if not paths:
                 raise UserError("choose some images (or a zip of images) to upload first")
-            out = service.build_private(settings.galleries, session_of(request), paths, settings.model)
+            return service.build_private(settings.galleries, session_of(request), paths, settings.model)
+        policy.require_write(token, "building a shared index")
+        spec = policy.model(model, settings.model)
+        if source == SHARED_UPLOAD:
+            if not paths:
+                raise UserError("choose some images (or a zip of images) to upload first")
+            src = paths
         else:
-            policy.require_write(token, "building a shared index")
-            spec = policy.model(model, settings.model)
-            if source == SHARED_UPLOAD:
-                if not paths:
-                    raise UserError("choose some images (or a zip of images) to upload first")
-                src = paths
-            else:
-                src = str(access.server_folder(folder, policy, token)) if source == FOLDER else "bundled"
-            progress(0, desc="loading model")
-            out = service.build_index(name.strip() or None, src, spec, factory.strip() or None, append,
-                                      max_files=settings.max_upload_files, **encoding)
-        names = index_names(settings, request)
-        return (out, table(), gr.update(choices=names, value=out["name"]),
-                gr.update(choices=names, value=out["name"]))
+            src = str(access.server_folder(folder, policy, token)) if source == FOLDER else "bundled"
+        progress(0, desc="loading model")
+        return service.build_index(name.strip() or None, src, spec, factory.strip() or None, append,
+                                   max_files=settings.max_upload_files, **encoding)
 
     def do_delete(name, token):
         policy.require_write(token, "deleting an index")
@@ -103,7 +108,7 @@ def build(settings: Settings, retrieve_index: gr.Dropdown) -> None:
 
     source.change(show_source, source, [folder, uploads, name, factory, append], api_visibility="private",
                   show_progress="hidden")
-    button.click(soft(do_build, 4), [model, name, source, folder, uploads, factory, append, token],
-                 [report, listing, chosen, retrieve_index], api_visibility="private")
+    button.click(soft(do_build, 5), [model, name, source, folder, uploads, factory, append, token],
+                 [report, listing, chosen, retrieve_index, uploads], api_visibility="private")
     use.click(lambda n: gr.update(value=n), chosen, retrieve_index, api_visibility="private")
     delete.click(soft(do_delete, 3), [chosen, token], [listing, chosen, retrieve_index], api_visibility="private")

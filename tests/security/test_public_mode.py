@@ -15,7 +15,7 @@ import zipfile
 import pytest
 from PIL import Image
 
-from conftest import SECRET, TOKEN, tree_digest
+from attack import SECRET, TOKEN, tree_digest
 
 pytestmark = pytest.mark.usefixtures("public_server")
 
@@ -192,3 +192,15 @@ def test_default_client_keeps_the_retrieve_contract_without_server_paths(public_
     first = out["results"][0]
     assert set(first) >= {"id", "name", "image", "score", "parts", "caption"} and isinstance(first["score"], float)
     assert Image.open(first["image"]).size[0] > 0  # downloaded to the caller's machine
+
+
+def test_mistakes_log_one_line_and_internal_errors_show_no_internals(public_server):
+    """Runs last in this file: by now every attack above has been logged."""
+    kind, msg = public_server.call("retrieve", retrieve_args(text="x", k="many"))
+    assert kind == "error" and "whole number" in str(msg)
+    log = public_server.log.read_text()
+    # gradio prints a traceback for the uploads it refuses itself (FileData outside its upload
+    # folder, before any mmdemo code runs); none may come from a mmdemo handler.
+    tracebacks = log.split("Traceback (most recent call last):")[1:]
+    assert all("InvalidPathError: Cannot move" in t and "mmdemo/" not in t for t in tracebacks), log[-3000:]
+    assert "refused: k must be a whole number" in log
