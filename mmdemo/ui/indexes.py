@@ -47,7 +47,7 @@ def build(settings: Settings, retrieve_index: gr.Dropdown) -> None:
             name = gr.Textbox(label="Index name", placeholder="blank = the model's bundled index",
                               visible=not settings.public)
             folder = gr.Textbox(label="Server folder (recursive)", placeholder="/data/photos", visible=False)
-            uploads = gr.File(file_count="multiple", file_types=["image", ".zip"], label="Images or a zip",
+            uploads = gr.File(file_count="multiple", file_types=["image", ".zip"], label="Images or a zip", elem_id="index-uploads",
                               visible=settings.public)
             with gr.Row():
                 factory = gr.Textbox(label="FAISS factory (blank = Flat below 50k, else HNSW32)",

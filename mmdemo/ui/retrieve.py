@@ -37,7 +37,7 @@ def search(settings: Settings, index, image, text, negative, w_image, w_text, w_
     for rank, r in enumerate(out["results"], 1):
         contrib = "  ".join(f"{name} {c:+.3f}" for name, c in r["parts"].items())
         items.append((r["file"], f"#{rank} {r['score']:.3f} · {r['caption'] or r['name']} · {contrib}"))
-        rows.append({"rank": rank, "score": round(r["score"], 4), "caption": r["caption"],
+        rows.append({"rank": rank, "score": round(r["score"], 4), "caption": r["caption"] or r["name"],
                      "contributions": contrib, "id": r["id"]})
     parts = ", ".join(f"{p['name']} ({p['kind']}) w={p['weight']:+.3f}"
                       + (f" q={p['quality']:.2f}" if "quality" in p else "") for p in out["parts"])
