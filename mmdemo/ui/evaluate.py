@@ -8,10 +8,10 @@ import pandas as pd
 from mmdemo import encoders
 from mmdemo.evaluate import public
 from mmdemo.evaluate import run as run_evaluation
-from mmdemo.service import LRU
+from mmdemo.caches import Cache
 from mmdemo.ui.common import Settings, guarded
 
-_RESULTS = LRU(8)  # (what, fingerprint) -> result: evaluation is deterministic per model
+_RESULTS = Cache(8)  # (what, fingerprint) -> result: deterministic per model; computed once (single flight)
 STRATEGIES = ("image_only", "text_only", "early", "late", "rrf", "delta", "learned", "learned_multitask")
 
 
