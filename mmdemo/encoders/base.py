@@ -143,12 +143,18 @@ def _normalise(features: torch.Tensor) -> np.ndarray:
 
 # --- the one process-wide cache -------------------------------------------------------------
 _CACHE = caches.models()  # LRU of MMDEMO_MAX_MODELS; the first model a process loads stays
+_LOADING = threading.Lock()  # one first load at a time: the heaviest thing a request can start
 
 
 def load(spec: str) -> Encoder:
     """Load a model once per process (thread-safe: concurrent first calls load it once)."""
     parsed = parse_spec(spec)
-    return _CACHE.get_or_make(parsed.text, lambda: _load_uncached(parsed))
+
+    def make() -> Encoder:
+        with _LOADING:
+            return _load_uncached(parsed)
+
+    return _CACHE.get_or_make(parsed.text, make)
 
 
 def needs_hub(spec: ModelSpec) -> bool:

@@ -11,6 +11,7 @@ import gradio as gr
 from gradio.data_classes import FileData
 
 from mmdemo import service
+from mmdemo.ui import queues
 from mmdemo.ui.classify import DEFAULT_LABELS
 from mmdemo.ui.common import Settings, file_path, guarded
 from mmdemo.ui.evaluate import evaluate as run_evaluation
@@ -60,4 +61,4 @@ def register(settings: Settings) -> None:
         return service.embed(file_path(image), text, model or settings.model)
 
     for fn in (retrieve, classify, build_index, list_indexes, evaluate, embed):
-        gr.api(fn, api_name=fn.__name__)
+        gr.api(fn, api_name=fn.__name__, **queues.for_api(fn.__name__))

@@ -11,6 +11,7 @@ import pandas as pd
 
 from mmdemo import paths, service
 from mmdemo.errors import UserError
+from mmdemo.ui import queues
 from mmdemo.ui.common import MODEL_CHOICES, Settings, file_path, guarded
 
 MAX_ZIP_BYTES = 500 * 2**20
@@ -119,7 +120,7 @@ def build(settings: Settings, retrieve_index: gr.Dropdown) -> None:
         return table(), gr.update(choices=names, value=None), gr.update(choices=names)
 
     button.click(guarded(do_build), [model, name, source, folder, uploads, factory, append],
-                 [report, listing, chosen, retrieve_index], api_visibility="private")
+                 [report, listing, chosen, retrieve_index], api_visibility="private", **queues.HEAVY)
     use.click(lambda n: gr.update(value=n), chosen, retrieve_index, api_visibility="private")
     delete.click(guarded(do_delete), chosen, [listing, chosen, retrieve_index], api_visibility="private")
 
