@@ -10,7 +10,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 import torch
 
@@ -19,6 +19,7 @@ from mmdemo.data.gallery import Entry, is_image_name
 from mmdemo.data.images import open_with_hash
 from mmdemo.errors import UserError
 from mmdemo.index import Index, Item
+from mmdemo.locks import fault_point
 
 
 @dataclass
@@ -84,8 +85,10 @@ def default_workers(n_items: int, batch_size: int) -> int:
 
 
 def build(index: Index, entries: list[Entry], encoder, batch_size: int = 64, workers: int | None = None,
-          progress: Callable[[int, int], None] | None = None, thumb_root: Path | None = None) -> BuildReport:
-    """Add ``entries`` to ``index`` (not saved here); ``progress(done, total)`` after each batch;
+          progress: Callable[[int, int], None] | None = None, known: Collection[str] = (),
+          thumb_root: Path | None = None) -> BuildReport:
+    """Add ``entries`` to ``index`` (not saved here); ``progress(done, total)`` after each batch.
+    Images whose sha1 is in ``known`` (already in the index this batch will join) are skipped;
     thumbnails go to the shared folder, or to ``thumb_root`` (a private gallery's)."""
     if encoder.fingerprint != index.manifest.fingerprint:
         raise UserError(f"index {index.manifest.name!r} belongs to model {index.manifest.model!r}, "
@@ -102,7 +105,7 @@ def build(index: Index, entries: list[Entry], encoder, batch_size: int = 64, wor
         ready, items = [], []
         for i, prepared, sha1, reason in batch:
             entry = entries[i]
-            if reason is None and (sha1 in seen or sha1 in index._by_hash):
+            if reason is None and (sha1 in seen or sha1 in index._by_hash or sha1 in known):
                 reason = "duplicate of an image already in the index"
             if reason is not None:
                 report.skipped.append((entry.path, reason))
@@ -114,6 +117,7 @@ def build(index: Index, entries: list[Entry], encoder, batch_size: int = 64, wor
             added, _ = index.add(encoder.encode_prepared(ready), items)
             report.added += added
         done += len(batch)
+        fault_point("encode")
         if progress:
             progress(done, len(entries))
     report.seconds = time.perf_counter() - start

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmdemo.errors import UserError
+from mmdemo.locks import atomic_write
 
 FILE = "combiner.safetensors"
 CARD = "combiner.json"
@@ -91,8 +92,10 @@ def save(model: Combiner, cfg: CombinerConfig, folder: Path, report: dict | None
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / FILE))
-    (folder / CARD).write_text(json.dumps({"config": asdict(cfg), "report": report or {}}, indent=2) + "\n")
+    tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
+    atomic_write(folder / FILE, lambda p: save_file(tensors, str(p)))
+    atomic_write(folder / CARD, lambda p: p.write_text(
+        json.dumps({"config": asdict(cfg), "report": report or {}}, indent=2) + "\n"))
     return folder / FILE
 
 

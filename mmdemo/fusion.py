@@ -163,6 +163,11 @@ class Candidates:
     exact: bool  # True when the candidates are every item (flat index)
     _cache: dict = field(default_factory=dict, repr=False)
 
+    @property
+    def nbytes(self) -> int:
+        """Memory for caching: the scores plus the up to three derived copies made later."""
+        return self.rows.nbytes + 4 * self.scores.nbytes
+
     def derived(self, what: str) -> np.ndarray:
         """Per-part z-scores, min-max or reciprocal ranks (float32), computed once per query
         and reused by every re-weighting."""

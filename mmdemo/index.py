@@ -3,39 +3,46 @@
 Layout of ``indexes/NAME/``::
 
     manifest.json               format, model spec + fingerprint, dim, count, factory, times,
-                                generation, fusion defaults
-    vectors-<gen>.faiss         the FAISS index (inner product on unit vectors)
-    embeddings-<gen>.npy        float16 copy for exact re-ranking and late fusion
-    items-<gen>.jsonl           one item per line: id, path, sha1, caption, label, source
+                                generation, token, data id, fusion defaults
+    vectors-<data>.faiss        the FAISS index (inner product on unit vectors)
+    embeddings-<data>.npy       float16 copy for exact re-ranking and late fusion
+    items-<data>.jsonl          one item per line: id, path, sha1, caption, label, source
 
-A save writes the next generation's files, fsyncs them, and only then replaces manifest.json
-(``os.replace`` is atomic); the previous generation is deleted last. A crash at any point
-leaves a manifest that names complete files, so the old index still loads.
+``<data>`` is ``<generation>-<random>``: never reused, even when an index is deleted and
+rebuilt. Every manifest write gets a new random ``token``; caches key on it (or on ``data``
+when only the vectors matter), so no process serves scores of a generation that is gone.
+
+Writers (save, append, remove, defaults, combiner, delete) hold the folder's cross-process
+lock (``locks.writer``) for the whole read-modify-write. A save first deletes every
+generation but the current one, then writes the next generation's files, fsyncs them, and
+only then replaces manifest.json (``os.replace`` is atomic). A crash at any point leaves a
+manifest that names complete files, and at most one other generation on disk.
 Embeddings are rounded to float16 when added, so a reloaded index scores bit-identically.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import fcntl
+import copy
 import json
-import os
-import re
-import tempfile
 import threading
-from dataclasses import asdict, dataclass, field
+import uuid
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 import faiss
 import numpy as np
 
-from mmdemo import paths
+from mmdemo import locks, paths
+from mmdemo import manifest as manifest_mod
 from mmdemo.errors import UserError
 from mmdemo.fusion import Candidates
+from mmdemo.manifest import Manifest, delete_index, edit, list_indexes, read_manifest, set_defaults, validate_name
 
-FORMAT_VERSION = 1
+__all__ = ["Index", "Item", "Manifest", "update", "remove_items", "delete_index", "edit", "list_indexes",
+           "read_manifest", "set_defaults", "validate_name"]  # the manifest's part lives in manifest.py
 EXACT_LIMIT = 50_000  # below this the default index is exact (Flat)
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_LOAD_ATTEMPTS = 20
 
 
 @dataclass
@@ -48,36 +55,8 @@ class Item:
     source: str = "file"  # file | bundled | upload
 
 
-@dataclass
-class Manifest:
-    name: str
-    model: str
-    fingerprint: str
-    dim: int
-    factory: str
-    count: int = 0
-    format_version: int = FORMAT_VERSION
-    generation: int = 0
-    created: str = ""
-    updated: str = ""
-    defaults: dict = field(default_factory=dict)  # fusion weights/mode chosen by evaluation
-
-
-def validate_name(name: str) -> str:
-    """Index names are plain folder names: no '/', '..', absolute paths or hidden files."""
-    name = (name or "").strip()
-    if not _NAME.match(name) or ".." in name:
-        raise UserError(f"invalid index name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
-                        "starting with a letter or digit")
-    return name
-
-
 def default_factory(count: int) -> str:
     return "Flat" if count < EXACT_LIMIT else "HNSW32"
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def _use_gpu(factory: str) -> bool:
@@ -95,12 +74,14 @@ class Index:
         self._by_hash = {it.sha1: i for i, it in enumerate(items)}
         self.vectors = vectors if vectors is not None else self._build_faiss()
         self.lock = threading.RLock()
+        self._loaded_defaults = copy.deepcopy(manifest.defaults)  # to tell the caller's changes apart
 
     # --- construction --------------------------------------------------------------------
     @classmethod
     def create(cls, name: str, model: str, fingerprint: str, dim: int, factory: str | None = None) -> Index:
-        now = _now()
-        m = Manifest(validate_name(name), model, fingerprint, int(dim), factory or "", created=now, updated=now)
+        now = manifest_mod.now()
+        m = Manifest(validate_name(name), model, fingerprint, int(dim), factory or "", created=now, updated=now,
+                     token=uuid.uuid4().hex)  # unsaved indexes (private galleries) need one too
         return cls(m, [], np.zeros((0, dim), np.float32))
 
     def _build_faiss(self) -> faiss.Index:
@@ -165,7 +146,7 @@ class Index:
 
     def _touch(self) -> None:
         self.manifest.count = len(self.items)
-        self.manifest.updated = _now()
+        self.manifest.updated = manifest_mod.now()
 
     def __len__(self) -> int:
         return len(self.items)
@@ -200,148 +181,117 @@ class Index:
         union = np.array(sorted(rows), np.int64)
         return Candidates(union, vectors @ self.embeddings[union].T, exact=False)
 
+    @property
+    def nbytes(self) -> int:
+        """Memory held, roughly: the embeddings, the FAISS copy of them and the items."""
+        return 2 * self.embeddings.nbytes + 256 * len(self.items)
+
     # --- persistence -----------------------------------------------------------------------
     def save(self, root: Path | None = None) -> Path:
-        """Write the next generation atomically; see the module docstring."""
-        root = Path(root or paths.index_dir())
-        folder = root / validate_name(self.manifest.name)
-        folder.mkdir(parents=True, exist_ok=True)
-        with self.lock, _folder_lock(folder):
-            current = _read_manifest(folder)
-            gen = max(self.manifest.generation, current.generation if current else 0) + 1
-            files = _files(gen)
-            cpu = faiss.index_gpu_to_cpu(self.vectors) if _use_gpu(self.manifest.factory) else self.vectors
-            _atomic_write(folder / files["vectors"], lambda p: faiss.write_index(cpu, str(p)))
-            _atomic_write(folder / files["embeddings"], lambda p: _save_npy(p, self.embeddings))
-            _atomic_write(folder / files["items"], lambda p: p.write_text(
-                "".join(json.dumps(asdict(it), ensure_ascii=False) + "\n" for it in self.items)))
-            manifest = Manifest(**{**asdict(self.manifest), "generation": gen, "count": len(self.items)})
-            _write_manifest(folder, manifest)
-            self.manifest.generation = gen
-            keep = set(files.values()) | {"manifest.json", ".lock"}
-            for f in folder.iterdir():  # old generations and crashed temp files; extras stay
-                if f.name not in keep and (f.name.startswith((".", "vectors-", "embeddings-", "items-"))):
-                    f.unlink(missing_ok=True)
+        """Write the next generation atomically under the writer lock; see the module docstring."""
+        folder = Path(root or paths.index_dir()) / validate_name(self.manifest.name)
+        with locks.writer(folder):
+            self.commit(folder)
         return folder
+
+    def commit(self, folder: Path) -> None:
+        """Write this index as the next generation of ``folder``; the caller holds the lock.
+
+        Fusion defaults written by someone else since this index was loaded are kept unless
+        this object changed them itself.
+        """
+        folder.mkdir(parents=True, exist_ok=True)
+        current = manifest_mod.read(folder)
+        manifest_mod.prune(folder, current)
+        locks.fault_point("pruned")
+        gen = max(self.manifest.generation, current.generation if current else 0) + 1
+        token = uuid.uuid4().hex
+        data = f"{gen}-{token[:12]}"
+        files = manifest_mod.files(data)
+        cpu = faiss.index_gpu_to_cpu(self.vectors) if _use_gpu(self.manifest.factory) else self.vectors
+        locks.atomic_write(folder / files["vectors"], lambda p: faiss.write_index(cpu, str(p)))
+        locks.atomic_write(folder / files["embeddings"], lambda p: _save_npy(p, self.embeddings))
+        locks.atomic_write(folder / files["items"], lambda p: p.write_text(
+            "".join(json.dumps(asdict(it), ensure_ascii=False) + "\n" for it in self.items)))
+        defaults = self.manifest.defaults
+        if current is not None and defaults == self._loaded_defaults:
+            defaults = current.defaults
+        manifest = Manifest(**{**asdict(self.manifest), "generation": gen, "count": len(self.items),
+                               "token": token, "data": data, "defaults": defaults,
+                               "format_version": manifest_mod.FORMAT_VERSION})
+        manifest_mod.write(folder, manifest)
+        locks.fault_point("committed")
+        self.manifest = manifest
+        self._loaded_defaults = copy.deepcopy(defaults)
 
     @classmethod
     def load(cls, name: str, root: Path | None = None, model: str | None = None,
              fingerprint: str | None = None) -> Index:
-        """Load an index; refuse it when ``fingerprint`` (of the loaded model) differs."""
+        """Load an index; refuse it when ``fingerprint`` (of the loaded model) differs.
+
+        Takes no lock. Opening a generation's three files pins them (an unlinked file stays
+        readable while open); a writer keeps the previous generation until its next save
+        begins, and if even that one is gone the manifest has moved on: read it again.
+        """
         folder = Path(root or paths.index_dir()) / validate_name(name)
-        m = _read_manifest(folder)
-        if m is None:
-            raise UserError(f"no index named {name!r} in {folder.parent}")
-        if m.format_version > FORMAT_VERSION:
-            raise UserError(f"index {name!r} has format {m.format_version}; this mmdemo reads "
-                            f"up to {FORMAT_VERSION}: upgrade mmdemo")
-        if fingerprint is not None and fingerprint != m.fingerprint:
-            raise UserError(f"index {name!r} was built with model {m.model!r} (fingerprint "
-                            f"{m.fingerprint[:8]}), but the loaded model is {model or '?'!r} "
-                            f"(fingerprint {fingerprint[:8]}): load {m.model!r} or rebuild the index")
-        files = _files(m.generation)
-        lines = (folder / files["items"]).read_text().splitlines()
-        items = [Item(**json.loads(line)) for line in lines if line.strip()]
-        emb = np.load(folder / files["embeddings"], allow_pickle=False).astype(np.float32)
-        vectors = faiss.read_index(str(folder / files["vectors"]))
-        if _use_gpu(m.factory):
-            vectors = faiss.index_cpu_to_all_gpus(vectors)
-        if not (len(items) == len(emb) == vectors.ntotal == m.count) or emb.shape[1] != m.dim:
-            raise UserError(f"index {name!r} is inconsistent (items {len(items)}, embeddings "
-                            f"{emb.shape}, vectors {vectors.ntotal}, manifest {m.count}): rebuild it")
-        return cls(m, items, emb, vectors)
+        for _ in range(_LOAD_ATTEMPTS):
+            m = manifest_mod.read(folder)
+            if m is None:
+                raise UserError(f"no index named {name!r} in {folder.parent}")
+            manifest_mod.check(m, name, model, fingerprint)
+            try:
+                opened = {k: open(folder / f, "rb") for k, f in manifest_mod.files(m.data or str(m.generation)).items()}
+            except FileNotFoundError:
+                newer = manifest_mod.read(folder)
+                if newer is not None and newer.token != m.token:
+                    continue  # a writer replaced the generation between our two reads
+                raise UserError(f"index {name!r} is missing data files of generation {m.generation}: "
+                                "rebuild it") from None
+            try:
+                items = [Item(**json.loads(line)) for line in opened["items"].read().decode().splitlines()
+                         if line.strip()]
+                emb = np.load(opened["embeddings"], allow_pickle=False).astype(np.float32)
+                vectors = faiss.read_index(faiss.PyCallbackIOReader(opened["vectors"].read))
+            finally:
+                for f in opened.values():
+                    f.close()
+            if _use_gpu(m.factory):
+                vectors = faiss.index_cpu_to_all_gpus(vectors)
+            if not (len(items) == len(emb) == vectors.ntotal == m.count) or emb.shape[1] != m.dim:
+                raise UserError(f"index {name!r} is inconsistent (items {len(items)}, embeddings "
+                                f"{emb.shape}, vectors {vectors.ntotal}, manifest {m.count}): rebuild it")
+            return cls(m, items, emb, vectors)
+        raise UserError(f"index {name!r} is being rewritten too often to load: try again")
 
 
-def read_manifest(name: str, root: Path | None = None) -> Manifest:
-    """An index's manifest alone (cheap: no vectors are read)."""
-    m = _read_manifest(Path(root or paths.index_dir()) / validate_name(name))
-    if m is None:
-        raise UserError(f"no index named {name!r}: build it first (Index tab or build-index)")
-    return m
-
-
-def set_defaults(name: str, defaults: dict, root: Path | None = None) -> Manifest:
-    """Store fusion defaults (e.g. weights chosen by cross-validation) in the manifest, atomically."""
+def update(name: str, change: Callable[[Index | None], Index], root: Path | None = None,
+           fingerprint: str | None = None) -> Index:
+    """Read-modify-write under the writer lock: ``change`` gets the index as it is on disk now
+    (None when there is none) and returns what to save. Concurrent updates all land."""
     folder = Path(root or paths.index_dir()) / validate_name(name)
-    with _folder_lock(folder):
-        m = read_manifest(name, root)
-        m.defaults = {**m.defaults, **defaults}
-        m.updated = _now()
-        _write_manifest(folder, m)
-    return m
+    with locks.writer(folder):
+        current = Index.load(name, root, fingerprint=fingerprint) if manifest_mod.read(folder) else None
+        locks.fault_point("locked")
+        new = change(current)
+        new.commit(folder)
+    return new
 
 
-def list_indexes(root: Path | None = None) -> list[Manifest]:
-    root = Path(root or paths.index_dir())
-    if not root.is_dir():
-        return []
-    found = (_read_manifest(f) for f in sorted(root.iterdir()) if f.is_dir() and _NAME.match(f.name))
-    return [m for m in found if m is not None]
+def remove_items(name: str, ids: list[str], root: Path | None = None) -> int:
+    """Remove items by id from the saved index; returns how many were found."""
+    removed = 0
 
+    def change(idx: Index | None) -> Index:
+        nonlocal removed
+        if idx is None:
+            raise UserError(f"no index named {name!r}")
+        removed = idx.remove(ids)
+        return idx
 
-def delete_index(name: str, root: Path | None = None) -> None:
-    folder = Path(root or paths.index_dir()) / validate_name(name)
-    if not (folder / "manifest.json").is_file():
-        raise UserError(f"no index named {name!r}")
-    with _folder_lock(folder):
-        (folder / "manifest.json").unlink()  # first: a half-deleted folder is then no index
-    for f in folder.iterdir():
-        f.unlink(missing_ok=True)
-    folder.rmdir()
-
-
-def _files(gen: int) -> dict[str, str]:
-    return {"vectors": f"vectors-{gen}.faiss", "embeddings": f"embeddings-{gen}.npy",
-            "items": f"items-{gen}.jsonl"}
+    update(name, change, root)
+    return removed
 
 
 def _save_npy(path: Path, embeddings: np.ndarray) -> None:
     with open(path, "wb") as f:  # a file object: np.save would append ".npy" to a path
         np.save(f, embeddings.astype(np.float16), allow_pickle=False)
-
-
-def _read_manifest(folder: Path) -> Manifest | None:
-    try:
-        data = json.loads((folder / "manifest.json").read_text())
-    except FileNotFoundError:
-        return None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(f"index {folder.name!r} has an unreadable manifest: {exc}") from None
-    known = set(Manifest.__dataclass_fields__)
-    return Manifest(**{k: v for k, v in data.items() if k in known})
-
-
-def _write_manifest(folder: Path, manifest: Manifest) -> None:
-    """Replace ``manifest.json`` atomically: the commit point of every write."""
-    _atomic_write(folder / "manifest.json",
-                  lambda p: p.write_text(json.dumps(asdict(manifest), indent=2) + "\n"))
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Write via a temp file in the same folder, fsync, then rename over ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        write(tmp_path)
-        with open(tmp_path, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp_path, path)
-    finally:
-        tmp_path.unlink(missing_ok=True)
-
-
-class _folder_lock:
-    """An exclusive flock on ``folder/.lock``: one writer at a time, across processes too."""
-
-    def __init__(self, folder: Path):
-        self.path = folder / ".lock"
-
-    def __enter__(self):
-        self.f = open(self.path, "a")
-        fcntl.flock(self.f, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc):
-        fcntl.flock(self.f, fcntl.LOCK_UN)
-        self.f.close()

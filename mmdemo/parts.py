@@ -16,12 +16,13 @@ import numpy as np
 from PIL import Image
 
 from mmdemo import classify as cls
-from mmdemo import fusion, limits, query
-from mmdemo.caches import EMBEDDINGS
+from mmdemo import caches, fusion, limits, query
 from mmdemo.data import images
 from mmdemo.data.vocab import COLOR_NAMES, GARMENTS, SHAPES
 from mmdemo.errors import UserError
 from mmdemo.index import Index
+
+_EMBEDDINGS = caches.embeddings()  # (fingerprint, kind, content) -> part vector (and quality)
 
 
 def image_bytes(image: Any) -> bytes:
@@ -48,13 +49,13 @@ def image_part(encoder, image: Any, name: str = "image", multiplier: float = 1.0
         native = native[0] if isinstance(native, (tuple, list)) else native
         return encoder.encode_images([img])[0], fusion.image_quality(img, int(native))
 
-    vec, q = EMBEDDINGS.get_or_make(key, make)
+    vec, q = _EMBEDDINGS.get_or_make(key, make)
     return fusion.Part(name, "image", vec, multiplier, sign, quality=q)
 
 
 def text_vector(encoder, text: str) -> np.ndarray:
     text = clean_text(text)
-    return EMBEDDINGS.get_or_make((encoder.fingerprint, "text", text),
+    return _EMBEDDINGS.get_or_make((encoder.fingerprint, "text", text),
                                    lambda: encoder.encode_texts([text])[0])
 
 

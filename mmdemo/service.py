@@ -9,7 +9,6 @@ so it costs one weighted sum and a top-k, never an encode or a scan.
 from __future__ import annotations
 
 import re
-import threading
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -17,21 +16,19 @@ import numpy as np
 
 from mmdemo import build as build_mod
 from mmdemo import classify as cls
-from mmdemo import encoders, fusion, limits, sessions
-from mmdemo.caches import LRU
+from mmdemo import caches, encoders, fusion, limits, sessions
 from mmdemo.data import gallery, uploads
 from mmdemo.errors import UserError
-from mmdemo.index import Index, delete_index, list_indexes, read_manifest, validate_name
+from mmdemo.index import Index, delete_index, list_indexes, read_manifest, update, validate_name
 from mmdemo.parts import Parts, build_parts, image_part, text_vector
 
 DEFAULT_MODEL = "builtin"
 MODES = fusion.MODES + ("learned",)
 
-_CANDIDATES = LRU(16)
-_LABELS = LRU(64)
-_COMBINERS = LRU(8)
-_INDEXES: dict[str, tuple[float, Index]] = {}
-_INDEX_LOCK = threading.Lock()
+_CANDIDATES = caches.candidates()  # (index data id, count, parts) -> per-part scores
+_LABELS = caches.labels()
+_COMBINERS = caches.combiners()
+_INDEXES = caches.indexes()  # (name, manifest token) -> Index
 
 
 # --- models and indexes ---------------------------------------------------------------------
@@ -44,23 +41,16 @@ def default_index_name(model: str = DEFAULT_MODEL) -> str:
 
 
 def get_index(name: str) -> Index:
-    """A loaded index, reloaded when its manifest changed on disk; its model must match."""
-    from mmdemo import paths
+    """A loaded index, reloaded when its manifest's token changed (by any process); its model
+    must match. Concurrent first loads of one generation load it once."""
+    m = read_manifest(validate_name(name))
 
-    name = validate_name(name)
-    manifest = paths.index_dir() / name / "manifest.json"
-    try:
-        mtime = manifest.stat().st_mtime_ns
-    except FileNotFoundError:
-        raise UserError(f"no index named {name!r}: build it first (Index tab or build-index)") from None
-    with _INDEX_LOCK:
-        cached = _INDEXES.get(name)
-        if cached and cached[0] == mtime:
-            return cached[1]
-    encoder = encoders.load(read_manifest(name).model)
-    idx = Index.load(name, model=encoder.spec, fingerprint=encoder.fingerprint)
-    with _INDEX_LOCK:
-        _INDEXES[name] = (mtime, idx)
+    def load() -> Index:
+        encoder = encoders.load(m.model)
+        return Index.load(m.name, model=encoder.spec, fingerprint=encoder.fingerprint)
+
+    idx = _INDEXES.get_or_make((m.name, m.token), load)
+    _INDEXES.discard(lambda key: key[0] != m.name or key == (m.name, m.token))  # older generations
     return idx
 
 
@@ -129,16 +119,15 @@ def learned_parts(idx: Index, encoder, parts: list[fusion.Part]) -> Parts:
     txt = next((p for p in parts if p.kind == "text"), None)
     if img is None or txt is None:
         raise UserError("learned fusion needs both an image and a text")
-    folder = paths.index_dir() / idx.manifest.name
-    stamp = (folder / combiner.FILE).stat().st_mtime_ns if (folder / combiner.FILE).exists() else 0
-    model = _COMBINERS.get_or_make((idx.manifest.name, stamp, encoder.fingerprint),
-                                   lambda: combiner.load(folder, encoder.fingerprint))
+    model = _COMBINERS.get_or_make((idx.manifest.token, encoder.fingerprint),  # a combiner save renews it
+                                   lambda: combiner.load(paths.index_dir() / idx.manifest.name, encoder.fingerprint))
     q = combiner.compose(model, img.vector, txt.vector)[0]
     return Parts([fusion.Part("learned", "image", q)])
 
 
 def candidates_for(idx: Index, parts: list[fusion.Part]) -> fusion.Candidates:
-    key = (idx.manifest.name, idx.manifest.generation, id(idx), len(idx),
+    key = (idx.manifest.data or idx.manifest.token,  # never reused, even after delete + rebuild
+           len(idx),  # an unsaved (private) index grows in place
            tuple((p.kind, p.direction, p.vector.tobytes()) for p in parts))
     vectors = np.stack([p.vector for p in parts])
     directions = np.array([p.direction for p in parts])
@@ -189,23 +178,29 @@ def _build(name: str, encoder, entries: list[gallery.Entry], factory: str | None
            progress: Callable[[int, int], None] | None, workers: int | None) -> dict:
     if not entries:
         raise UserError("the source has no files to index")
-    idx = None
-    if append:
-        try:
-            idx = Index.load(name, model=encoder.spec, fingerprint=encoder.fingerprint)
-        except UserError as exc:
-            if "no index named" not in str(exc):
-                raise
-    if idx is None:
-        idx = Index.create(name, encoder.spec, encoder.fingerprint, encoder.dim, factory)
-    report = build_mod.build(idx, entries, encoder, progress=progress, workers=workers)
-    if len(idx) == 0:
+    on_disk = None  # a snapshot, to skip files already indexed; the merge below re-reads it locked
+    if append and name in {m.name for m in list_indexes()}:
+        on_disk = Index.load(name, model=encoder.spec, fingerprint=encoder.fingerprint)
+    staged = Index.create(name, encoder.spec, encoder.fingerprint, encoder.dim, "Flat")
+    report = build_mod.build(staged, entries, encoder, progress=progress, workers=workers,
+                             known=on_disk._by_hash if on_disk else ())
+    if len(staged) == 0 and on_disk is None:
         raise UserError(f"no image in the source could be read; {len(report.skipped)} skipped, e.g. "
                         f"{report.skipped[0][0]}: {report.skipped[0][1]}" if report.skipped else "no images")
-    if not factory and not append:
-        idx.manifest.factory = ""  # pick by final size
-        idx.vectors = idx._build_faiss()
-    idx.save()
+
+    def merge(current: Index | None) -> Index:  # runs under the index's writer lock
+        if append and current is not None:
+            _, dup = current.add(staged.embeddings, staged.items)  # added meanwhile by another writer
+            report.added -= len(dup)
+            report.skipped.extend((it.path, "duplicate of an image already in the index") for it in dup)
+            return current
+        staged.manifest.factory = factory or ""  # "" picks by final size
+        staged.vectors = staged._build_faiss()
+        return staged
+
+    idx = update(name, merge, fingerprint=encoder.fingerprint) if append else merge(None)
+    if not append:
+        idx.save()
     forget_index(name)
     return {**report.as_dict(), "count": len(idx), "model": encoder.spec, "factory": idx.manifest.factory}
 
@@ -237,9 +232,8 @@ def ensure_index(name: str | None = None, model: str | None = None,
 
 
 def forget_index(name: str) -> None:
-    with _INDEX_LOCK:
-        _INDEXES.pop(name, None)
-    _CANDIDATES.clear()
+    """Drop this process's loaded copy of an index (other processes notice its new token)."""
+    _INDEXES.discard(lambda key: key[0] != name)
 
 
 def remove_index(name: str) -> None:

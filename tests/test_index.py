@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from mmdemo import index as index_mod
+from mmdemo import locks
 from mmdemo.errors import UserError
 from mmdemo.index import Index, Item, delete_index, list_indexes
 
@@ -44,6 +45,7 @@ def test_save_load_roundtrip_gives_identical_results(tmp_path):
 def test_crash_mid_save_leaves_the_previous_index_loadable(tmp_path, monkeypatch):
     idx = make()
     idx.save(tmp_path)
+    first = json.loads((tmp_path / "t" / "manifest.json").read_text())["data"]
     idx.add(unit_rows(50, seed=1), items(50, start=1000))
 
     def crash(*args, **kwargs):
@@ -58,23 +60,24 @@ def test_crash_mid_save_leaves_the_previous_index_loadable(tmp_path, monkeypatch
     assert not any(p.name.endswith(".tmp") for p in (tmp_path / "t").iterdir())
     idx.save(tmp_path)  # the next save succeeds and cleans up the half-written generation
     assert len(Index.load("t", tmp_path)) == 250
-    gen = json.loads((tmp_path / "t" / "manifest.json").read_text())["generation"]
-    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == [
-        ".lock", f"embeddings-{gen}.npy", f"items-{gen}.jsonl", "manifest.json", f"vectors-{gen}.faiss"]
+    data = json.loads((tmp_path / "t" / "manifest.json").read_text())["data"]
+    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == sorted(  # the new one and its previous
+        ["manifest.json"] + [f"{kind}-{d}.{ext}" for d in (first, data)
+                             for kind, ext in (("embeddings", "npy"), ("items", "jsonl"), ("vectors", "faiss"))])
 
 
 def test_crash_while_replacing_the_manifest_keeps_the_old_one(tmp_path, monkeypatch):
     idx = make()
     idx.save(tmp_path)
     idx.add(unit_rows(10, seed=2), items(10, start=500))
-    real = index_mod.os.replace
+    real = locks.os.replace
 
     def replace(src, dst):
         if str(dst).endswith("manifest.json"):
             raise OSError("power cut (simulated)")
         return real(src, dst)
 
-    monkeypatch.setattr(index_mod.os, "replace", replace)
+    monkeypatch.setattr(locks.os, "replace", replace)
     with pytest.raises(OSError):
         idx.save(tmp_path)
     monkeypatch.undo()

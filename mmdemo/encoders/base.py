@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from mmdemo import caches
 from mmdemo.errors import UserError
 
 BACKENDS = ("builtin", "open_clip", "hf", "st")
@@ -141,23 +142,19 @@ def _normalise(features: torch.Tensor) -> np.ndarray:
 
 
 # --- the one process-wide cache -------------------------------------------------------------
-_CACHE: dict[str, Encoder] = {}
-_LOCKS: dict[str, threading.Lock] = {}
-_CACHE_LOCK = threading.Lock()
+_CACHE = caches.models()  # LRU of MMDEMO_MAX_MODELS; the first model a process loads stays
+_LOADING = threading.Lock()  # one first load at a time: the heaviest thing a request can start
 
 
 def load(spec: str) -> Encoder:
-    """Load a model once per process (thread-safe); later calls return the same object."""
+    """Load a model once per process (thread-safe: concurrent first calls load it once)."""
     parsed = parse_spec(spec)
-    key = parsed.text
-    with _CACHE_LOCK:
-        if key in _CACHE:
-            return _CACHE[key]
-        lock = _LOCKS.setdefault(key, threading.Lock())
-    with lock:
-        if key not in _CACHE:
-            _CACHE[key] = _load_uncached(parsed)
-        return _CACHE[key]
+
+    def make() -> Encoder:
+        with _LOADING:
+            return _load_uncached(parsed)
+
+    return _CACHE.get_or_make(parsed.text, make)
 
 
 def needs_hub(spec: ModelSpec) -> bool:

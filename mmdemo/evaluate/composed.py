@@ -287,26 +287,27 @@ def evaluate(encoder, folds: int = 0, learned: bool = True) -> dict:
 
 
 def save_to_index(result: dict, name: str) -> dict:
-    """Keep the learned combiner beside index ``name`` and its CV choice as the index's defaults."""
-    from mmdemo import paths
-    from mmdemo.index import read_manifest, set_defaults
+    """Keep the learned combiner beside index ``name`` and its CV choice as the index's defaults,
+    in one locked edit of the index (a concurrent build keeps both; a deleted index gets neither)."""
+    from mmdemo.index import edit
 
-    manifest = read_manifest(name)
     model, cfg = result.get("_combiner", (None, None))
     saved = {}
-    if model is not None:
-        if cfg.model_fingerprint != manifest.fingerprint:
-            raise ValueError(f"index {name!r} uses another model than the one evaluated")
-        brief = {d: {k: result[d][k] for k in ("learned", "early", "delta") if k in result[d]}
-                 for d in ("shapes", "fashion") if d in result}
-        comb.save(model, cfg, paths.index_dir() / name, brief)
-        saved["combiner"] = True
-    if "cv" in result:
-        choice = result["cv"]["chosen"]
-        defaults = {"fusion": choice["mode"], "w_text": choice["w_text"], "w_image": round(1 - choice["w_text"], 3),
-                    "cv": {"k": result["cv"]["k"], "mean_R@10": result["cv"]["mean"], "std": result["cv"]["std"]}}
-        set_defaults(name, defaults)
-        saved["defaults"] = defaults
+    with edit(name) as (folder, manifest):
+        if model is not None:
+            if cfg.model_fingerprint != manifest.fingerprint:
+                raise ValueError(f"index {name!r} uses another model than the one evaluated")
+            brief = {d: {k: result[d][k] for k in ("learned", "early", "delta") if k in result[d]}
+                     for d in ("shapes", "fashion") if d in result}
+            comb.save(model, cfg, folder, brief)
+            saved["combiner"] = True
+        if "cv" in result:
+            choice = result["cv"]["chosen"]
+            defaults = {"fusion": choice["mode"], "w_text": choice["w_text"],
+                        "w_image": round(1 - choice["w_text"], 3),
+                        "cv": {"k": result["cv"]["k"], "mean_R@10": result["cv"]["mean"], "std": result["cv"]["std"]}}
+            manifest.defaults = {**manifest.defaults, **defaults}
+            saved["defaults"] = defaults
     return saved
 
 

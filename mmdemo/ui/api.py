@@ -17,6 +17,7 @@ import gradio as gr
 
 from mmdemo import access, service
 from mmdemo.errors import UserError
+from mmdemo.ui import queues
 from mmdemo.ui.classify import DEFAULT_LABELS
 from mmdemo.ui.common import Settings, guarded, resolve_index, result_image, session_of
 from mmdemo.ui.evaluate import evaluate as run_evaluation
@@ -109,4 +110,4 @@ def register(settings: Settings) -> None:
         return service.embed(upload(image), text, policy.model(model, settings.model))
 
     for fn in (retrieve, classify, build_index, delete_index, list_indexes, evaluate, embed):
-        gr.api(fn, api_name=fn.__name__)
+        gr.api(fn, api_name=fn.__name__, **queues.for_api(fn.__name__))

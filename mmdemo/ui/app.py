@@ -8,7 +8,7 @@ import gradio as gr
 from tqdm import tqdm
 
 from mmdemo import access, encoders, service
-from mmdemo.ui import api, classify, evaluate, indexes, retrieve
+from mmdemo.ui import api, classify, evaluate, indexes, queues, retrieve
 from mmdemo.ui.common import Settings, configure, settings_from_env
 
 INTRO = """# mmdemo · multimodal fusion, hands on
@@ -53,7 +53,7 @@ def build_app(settings: Settings) -> gr.Blocks:
                 evaluate.build(settings)
         api.register(settings)
     # The built-in model is small: a few requests can run at once; big CLIPs get fewer.
-    demo.queue(default_concurrency_limit=4 if settings.model == "builtin" else 2, max_size=64)
+    queues.cap_sessions(demo.queue(default_concurrency_limit=4 if settings.model == "builtin" else 2, max_size=64))
     return demo
 
 

@@ -8,6 +8,7 @@ import pandas as pd
 from mmdemo import service
 from mmdemo.classify import DEFAULT_TEMPLATES
 from mmdemo.data.vocab import GARMENTS, SHAPES
+from mmdemo.ui import queues
 from mmdemo.ui.common import Settings, file_path, guarded, image_input
 
 DEFAULT_LABELS = "\n".join(SHAPES + GARMENTS)
@@ -46,8 +47,8 @@ def build(settings: Settings) -> None:
                               x_label_angle=-45, label="Class probabilities", elem_id="classify-plot")
     inputs = [image, labels, text, w_image, w_text, templates, model]
     handler = guarded(run)
-    button.click(handler, inputs, [plot, summary], api_visibility="private")
+    button.click(handler, inputs, [plot, summary], api_visibility="private", **queues.LIGHT)
     for live in (w_image, w_text, image):
         live.change(handler, inputs, [plot, summary], trigger_mode="always_last", api_visibility="private",
-                    show_progress="hidden")
-    text.submit(handler, inputs, [plot, summary], api_visibility="private")
+                    show_progress="hidden", **queues.LIGHT)
+    text.submit(handler, inputs, [plot, summary], api_visibility="private", **queues.LIGHT)

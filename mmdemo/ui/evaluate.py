@@ -8,10 +8,11 @@ import pandas as pd
 from mmdemo import encoders
 from mmdemo.evaluate import public
 from mmdemo.evaluate import run as run_evaluation
-from mmdemo.caches import LRU
+from mmdemo.caches import Cache
+from mmdemo.ui import queues
 from mmdemo.ui.common import Settings, guarded
 
-_RESULTS = LRU(8)  # (what, fingerprint) -> result: evaluation is deterministic per model
+_RESULTS = Cache(8)  # (what, fingerprint) -> result: deterministic per model; computed once (single flight)
 STRATEGIES = ("image_only", "text_only", "early", "late", "rrf", "delta", "learned", "learned_multitask")
 
 
@@ -84,7 +85,7 @@ def build(settings: Settings) -> None:
         gr.Info(f"saved to index {name!r}: {', '.join(saved)}")
         return {"saved": saved}
 
-    zs.click(guarded(lambda m: run_simple("zeroshot", m)), model, [summary, metrics, plot], api_visibility="private")
-    clf.click(guarded(lambda m: run_simple("classify", m)), model, [summary, metrics, plot], api_visibility="private")
-    comp.click(guarded(run_composed), model, [summary, metrics, plot], api_visibility="private")
-    save.click(guarded(save_to), [target, model], summary, api_visibility="private")
+    zs.click(guarded(lambda m: run_simple("zeroshot", m)), model, [summary, metrics, plot], api_visibility="private", **queues.HEAVY)
+    clf.click(guarded(lambda m: run_simple("classify", m)), model, [summary, metrics, plot], api_visibility="private", **queues.HEAVY)
+    comp.click(guarded(run_composed), model, [summary, metrics, plot], api_visibility="private", **queues.HEAVY)
+    save.click(guarded(save_to), [target, model], summary, api_visibility="private", **queues.HEAVY)

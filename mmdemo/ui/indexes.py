@@ -12,6 +12,7 @@ import pandas as pd
 
 from mmdemo import access, service, sessions
 from mmdemo.errors import UserError
+from mmdemo.ui import queues
 from mmdemo.ui.common import MODEL_CHOICES, Settings, file_path, session_of, soft
 
 PRIVATE_UPLOAD, BUNDLED, FOLDER, SHARED_UPLOAD = ("upload to my private gallery", "bundled gallery",
@@ -109,6 +110,6 @@ def build(settings: Settings, retrieve_index: gr.Dropdown) -> None:
     source.change(show_source, source, [folder, uploads, name, factory, append], api_visibility="private",
                   show_progress="hidden")
     button.click(soft(do_build, 5), [model, name, source, folder, uploads, factory, append, token],
-                 [report, listing, chosen, retrieve_index, uploads], api_visibility="private")
+                 [report, listing, chosen, retrieve_index, uploads], api_visibility="private", **queues.HEAVY)
     use.click(lambda n: gr.update(value=n), chosen, retrieve_index, api_visibility="private")
     delete.click(soft(do_delete, 3), [chosen, token], [listing, chosen, retrieve_index], api_visibility="private")

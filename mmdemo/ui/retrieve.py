@@ -7,6 +7,7 @@ import pandas as pd
 
 from mmdemo import service
 from mmdemo.data import gallery as gallery_mod
+from mmdemo.ui import queues
 from mmdemo.ui.common import Settings, file_path, guarded, image_input, resolve_index
 
 HELP = """**How fusion works here.** Image and text are embedded in one shared space.
@@ -110,11 +111,11 @@ def build(settings: Settings, index_choices: list[str]) -> dict:
                       k, threshold, expression, source, request)
 
     run = guarded(run)
-    button.click(run, inputs, outputs, api_visibility="private")
-    text.submit(run, inputs, outputs, api_visibility="private")
+    button.click(run, inputs, outputs, api_visibility="private", **queues.LIGHT)
+    text.submit(run, inputs, outputs, api_visibility="private", **queues.LIGHT)
     for live in (w_image, w_text, w_negative, fusion, quality, k, threshold, image):
         live.change(run, inputs, outputs, trigger_mode="always_last", api_visibility="private",
-                    show_progress="hidden")
+                    show_progress="hidden", **queues.LIGHT)
     examples = _examples()
     if examples:
         gr.Examples(examples, [image, text, w_text, fusion], label="Try one", examples_per_page=6)
