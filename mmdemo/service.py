@@ -83,7 +83,8 @@ def get_index(name: str) -> Index:
     try:
         mtime = manifest.stat().st_mtime_ns
     except FileNotFoundError:
-        raise UserError(f"no index named {name!r}: build it first (Index tab or build-index)") from None
+        raise UserError(f"no index named {name!r}: build it first (Index tab or "
+                        f"`mmdemo build-index --name {name}`)") from None
     with _INDEX_LOCK:
         cached = _INDEXES.get(name)
         if cached and cached[0] == mtime:
@@ -351,11 +352,15 @@ def build_index(name: str | None = None, source: str | Sequence[str] = "bundled"
 
 
 def ensure_index(name: str | None = None, model: str | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> str:
-    """Build the bundled gallery's index for ``model`` if it is missing; return its name."""
+                 progress: Callable[[int, int], None] | None = None,
+                 combiner_progress: Callable[[int, int], None] | None = None) -> str:
+    """Build the bundled gallery's index for ``model`` and its learned combiner if missing."""
+    from mmdemo.evaluate import learned
+
     name = name or default_index_name(model or DEFAULT_MODEL)
     if not any(m.name == name for m in list_indexes()):
         build_index(name, "bundled", model, progress=progress)
+    learned.ensure_for_index(name, encoders.load(model or DEFAULT_MODEL), combiner_progress)
     return name
 
 

@@ -1,0 +1,64 @@
+"""A plain Gradio app with the Retrieve tab's page shape, for ``bench/slider_latency.py``.
+
+    python bench/bare_app.py --port 7861
+
+Same outputs (a 12-image captioned gallery, the info text, the contributions table, the space
+map) as mmdemo's Retrieve tab after the "make it blue" example, but the slider's handler only
+looks up outputs precomputed at start: what is left is Gradio's queue round trip and the
+browser's re-render, the floor any app with this page would pay.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
+
+import argparse
+
+import gradio as gr
+import numpy as np
+
+from mmdemo import service
+from mmdemo.data import gallery
+from mmdemo.ui import retrieve
+
+QUERY = dict(text="make it blue", negative="", w_image=0.4, w_negative=0.5, fusion="early", quality=False,
+             k=12, threshold=-1, expression="", source="")
+
+
+def outputs(w_text: float) -> tuple:
+    """Exactly what mmdemo's Retrieve handler returns for the example at this text weight."""
+    image = str(gallery.bundled_dir() / "shape-0001.png")
+    q = {**QUERY, "w_text": w_text}
+    return retrieve.search("bundled", image, q["text"], q["negative"], q["w_image"], q["w_text"],
+                           q["w_negative"], q["fusion"], q["quality"], q["k"], q["threshold"],
+                           q["expression"], q["source"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, default=7861)
+    a = ap.parse_args()
+    service.ensure_index()
+    cache = {round(float(w), 2): outputs(float(w)) for w in np.arange(0, 1.0001, 0.05)}
+    first = cache[0.6]
+    with gr.Blocks() as demo:
+        with gr.Row():
+            with gr.Column(scale=2):
+                w_text = gr.Slider(0, 1, 0.6, step=0.05, label="Text weight", elem_id="w-text")
+            with gr.Column(scale=3):
+                shown = [gr.Gallery(first[0], columns=4, height=520, object_fit="contain",
+                                    elem_id="retrieve-gallery"),
+                         gr.Markdown(first[1]), gr.Dataframe(first[2], interactive=False, wrap=True)]
+                shown += [gr.HTML(v) for v in first[3:]]
+        w_text.change(lambda w: cache[round(float(w), 2)], w_text, shown, trigger_mode="always_last",
+                      show_progress="hidden")
+    demo.queue(default_concurrency_limit=4, max_size=64)
+    demo.launch(server_name="127.0.0.1", server_port=a.port, ssr_mode=False,
+                allowed_paths=[str(gallery.bundled_dir())])
+
+
+if __name__ == "__main__":
+    main()
