@@ -23,6 +23,8 @@ import numpy as np
 from mmdemo import service
 from mmdemo.data import gallery
 from mmdemo.ui import retrieve
+from mmdemo.ui.app import CSS
+from mmdemo.ui.retrieve import COLUMN_WIDTHS
 
 QUERY = dict(text="make it blue", negative="", w_image=0.4, w_negative=0.5, fusion="early", quality=False,
              k=12, threshold=-1, expression="", source="")
@@ -51,12 +53,12 @@ def main() -> None:
             with gr.Column(scale=3):
                 shown = [gr.Gallery(first[0], columns=4, height=520, object_fit="contain",
                                     elem_id="retrieve-gallery"),
-                         gr.Markdown(first[1]), gr.Dataframe(first[2], interactive=False, wrap=True)]
+                         gr.Markdown(first[1]), gr.Dataframe(first[2], interactive=False, wrap=True, column_widths=COLUMN_WIDTHS)]
                 shown += [gr.HTML(v) for v in first[3:]]
         w_text.change(lambda w: cache[round(float(w), 2)], w_text, shown, trigger_mode="always_last",
                       show_progress="hidden")
     demo.queue(default_concurrency_limit=4, max_size=64)
-    demo.launch(server_name="127.0.0.1", server_port=a.port, ssr_mode=False,
+    demo.launch(server_name="127.0.0.1", server_port=a.port, ssr_mode=False, theme=gr.themes.Soft(), css=CSS,
                 allowed_paths=[str(gallery.bundled_dir())])
 
 

@@ -48,7 +48,13 @@ def cmd_build(a) -> None:
 
 def cmd_search(a) -> None:
     from mmdemo import service
+    from mmdemo.progress import Bar
 
+    if a.index is None:  # the bundled gallery: a fresh clone builds it (and its combiner) first
+        bars = [Bar("building the bundled index", "img"), Bar("training its learned combiner", "step")]
+        a.index = service.ensure_index(None, a.model, *bars)
+        for bar in bars:
+            bar.close()
     out = service.retrieve(a.index, a.image, a.text, a.negative, a.w_image, a.w_text, a.w_negative,
                            a.fusion, a.quality, a.k, a.threshold, a.query, a.source, a.model)
     if a.json:
@@ -114,6 +120,8 @@ def cmd_train_combiner(a) -> None:
     path = learned.train_for_index(a.index, encoders.load(read_manifest(a.index).model), bar)
     bar.close()
     print(f"wrote {path}; fusion 'learned' now works on index {a.index!r}")
+    if a.ship:
+        print(f"shipped as the built-in model's combiner: {learned.ship(a.index)}")
 
 
 def cmd_serve(a) -> None:
@@ -187,6 +195,8 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("train-combiner", help="train an index's learned-fusion combiner (~20 s)")
     s.add_argument("--index", default="bundled")
+    s.add_argument("--ship", action="store_true", help="also keep it beside the built-in weights (after "
+                   "train-builtin), so fresh installs copy it instead of training")
     s.set_defaults(func=cmd_train_combiner)
 
     s = sub.add_parser("train-builtin", help="train the built-in model (needs dataset-fashion-mnist)")

@@ -170,6 +170,14 @@ def test_learned_fusion_works_out_of_the_box_on_the_bundled_index(bundled_index)
         service.retrieve(text="make it blue", fusion_mode="learned")
 
 
+def test_the_shipped_combiner_fits_the_shipped_builtin_model(builtin):
+    from mmdemo.evaluate import learned
+
+    assert learned.shipped_for(builtin) is not None, (
+        "the built-in weights changed: refresh their combiner with "
+        "`mmdemo train-combiner --index bundled --ship`")
+
+
 def test_missing_combiner_error_names_the_command_that_fixes_it(bundled_index, builtin):
     """The message's command, run as the CLI would, makes learned fusion work on that index."""
     import shlex

@@ -1,7 +1,9 @@
 """The learned combiner an index uses for ``fusion=learned``: trained once, kept beside the index.
 
 The bundled index gets one at first start (``service.ensure_index``), so every fusion mode
-works on a fresh install; ``mmdemo train-combiner --index NAME`` makes one for any index.
+works on a fresh install: the built-in model's combiner ships with its weights (1.6 MB), and
+any other model's is trained then; ``mmdemo train-combiner --index NAME`` makes one for any
+index.
 Training needs no labelled data from the user: it uses generated triplets (new shape
 geometries and the bundled gallery's garments, never the evaluation rows), ~20 s on 2 cores.
 """
@@ -9,12 +11,15 @@ geometries and the bundled gallery's garments, never the evaluation rows), ~20 s
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Callable
 
 from mmdemo import combiner, paths
 
 Progress = Callable[[int, int], None]
+# the built-in model's combiner, trained by `mmdemo train-combiner --index bundled --ship`
+SHIPPED = Path(__file__).resolve().parent.parent / "encoders" / "builtin" / "combiner"
 
 
 def folder(name: str) -> Path:
@@ -59,9 +64,34 @@ def train_for_index(name: str, encoder, progress: Progress | None = None) -> Pat
     return combiner.save(model, cfg, folder(name), report)
 
 
+def shipped_for(encoder) -> Path | None:
+    """The combiner shipped beside the built-in weights, if it was trained on this model."""
+    if encoder.spec != "builtin":
+        return None
+    try:
+        card = json.loads((SHIPPED / combiner.CARD).read_text())
+    except (OSError, ValueError):
+        return None
+    return SHIPPED if card["config"]["model_fingerprint"] == encoder.fingerprint else None
+
+
+def ship(name: str) -> Path:
+    """Copy index ``name``'s combiner beside the built-in weights (after retraining the model)."""
+    SHIPPED.mkdir(exist_ok=True)
+    for f in (combiner.FILE, combiner.CARD):
+        shutil.copyfile(folder(name) / f, SHIPPED / f)
+    return SHIPPED
+
+
 def ensure_for_index(name: str, encoder, progress: Progress | None = None) -> bool:
-    """Train the combiner of index ``name`` unless it has one for this model; True if trained."""
+    """Give index ``name`` a combiner for this model unless it has one: the shipped one when it
+    fits (the built-in model), else trained now. True if it had none."""
     if has_combiner(name, encoder.fingerprint):
         return False
-    train_for_index(name, encoder, progress)
+    shipped = shipped_for(encoder)
+    if shipped is not None:
+        for f in (combiner.FILE, combiner.CARD):
+            shutil.copyfile(shipped / f, folder(name) / f)
+    else:
+        train_for_index(name, encoder, progress)
     return True
