@@ -109,11 +109,9 @@ def test_a_refused_query_clears_the_results_instead_of_keeping_the_old_ones(page
     wait_for_change(page, [])
 
 
-def test_phone_width_keeps_results_and_map_next_to_the_sliders(server):
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM,
-                                    args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
-        phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+def test_phone_width_keeps_results_and_map_next_to_the_sliders(page, server):
+    phone = page.context.browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    try:
         phone.goto(server)
         phone.wait_for_selector("#retrieve-text textarea", timeout=60_000)
         phone.get_by_text("make it blue").first.click()
@@ -133,7 +131,8 @@ def test_phone_width_keeps_results_and_map_next_to_the_sliders(server):
         # the results are in view while the slider is: part of the gallery shows above it
         assert phone.locator("#retrieve-gallery").bounding_box()["y"] + 100 < slider["y"] + slider["height"]
         shot(phone, "phone.png")
-        browser.close()
+    finally:
+        phone.close()
 
 
 def test_classify_tab_mirrors_the_map_with_the_labels(page):
@@ -141,6 +140,10 @@ def test_classify_tab_mirrors_the_map_with_the_labels(page):
     page.locator("#classify-image input[type=file]").set_input_files(str(gallery.bundled_dir() / "shape-0001.png"))
     page.locator("#classify-map [data-kind=fused]").wait_for(timeout=30_000)
     assert page.locator("#classify-map text").count() >= 10  # the labels, named
+    hint = page.get_by_label("Text hint (fused with the image)")
+    hint.fill("it is a star")
+    hint.press("Enter")
+    page.locator("#classify-map [data-kind=text]").wait_for(timeout=30_000)
     point = fused_point(page, "#classify-map")
     move(page, "classify-w-text", "0.9")
     page.wait_for_function("([x]) => document.querySelector('#classify-map [data-kind=fused]')"
