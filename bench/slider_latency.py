@@ -7,9 +7,11 @@ headless Chromium, runs an example (a pink hexagon fused with "make it blue"), t
 text-weight slider ``--moves`` times (typing a value and Enter, as a keyboard user would).
 Each move is timed inside the page, from the first edit of the number box to the moment the gallery's
 captions change (a MutationObserver), so the figure has no test-harness overhead in it;
-``images`` adds the time until every gallery image has loaded. The same is measured on
+``images`` adds the time until every gallery image has loaded and ``to_request`` is the part
+before the page sends the request (Gradio's front end). The same is measured on
 ``bench/bare_app.py``: a plain Gradio app with the same page shape whose handler returns
-precomputed outputs (the framework + browser floor for this page). Prints JSON.
+precomputed outputs (the framework + browser floor for this page), and ``handler`` times the
+Retrieve handler in-process (search + map) with the size of its outputs. Prints JSON.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # run from a checkout
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]  # run from a checkout
 
 import argparse
 import json
@@ -49,6 +51,11 @@ WATCH = """() => {
                                                     attributes: true});
   document.addEventListener('load', seen, true);
   lat.last = captions();
+  const fetch0 = window.fetch;  // when the page asks the server (queue/join): splits the time
+  window.fetch = (...args) => {
+    if (String(args[0]).includes('/queue/join') && lat.t0 && !lat.join) lat.join = performance.now();
+    return fetch0(...args);
+  };
 }"""
 VALUES = ("0.95", "0.05", "0.9", "0.1", "0.85", "0.15", "0.8", "0.2")
 
@@ -85,9 +92,9 @@ def measure(browser, url: str, moves: int, width: int = 1366) -> dict:
         example.first.click()
     page.wait_for_function("window.__lat.last !== ''", timeout=60_000)
     slider = page.locator("#w-text input[type=number]")
-    results, images = [], []
+    results, images, joins = [], [], []
     for i in range(moves):
-        before = page.evaluate("window.__lat.t0 = 0, window.__lat.last")
+        before = page.evaluate("window.__lat.t0 = 0, window.__lat.join = 0, window.__lat.last")
         slider.fill(VALUES[i % len(VALUES)])
         slider.press("Enter")
         page.wait_for_function("([b]) => window.__lat.last !== b", arg=[before], timeout=30_000)
@@ -95,11 +102,28 @@ def measure(browser, url: str, moves: int, width: int = 1366) -> dict:
         lat = page.evaluate("window.__lat")
         results.append(lat["t1"] - lat["t0"])
         images.append(lat["img"] - lat["t0"])
+        joins.append(lat["join"] - lat["t0"] if lat["join"] else float("nan"))
     page.close()
     return {"median_ms": round(statistics.median(results), 1),
             "p95_ms": round(sorted(results)[min(len(results) - 1, int(0.95 * len(results)))], 1),
-            "images_median_ms": round(statistics.median(images), 1), "moves": moves,
+            "images_median_ms": round(statistics.median(images), 1),
+            "to_request_median_ms": round(statistics.median(joins), 1), "moves": moves,
             "all_ms": [round(x) for x in results]}
+
+
+def handler_cost(runs: int = 20) -> dict:
+    """The Retrieve handler alone, in this process (search + map for a weight change), and the
+    size of what it sends: the server's share of a move."""
+    import bare_app
+
+    bare_app.outputs(0.5)  # embeddings, candidates and the map projection cached, as in the app
+    times, size = [], 0
+    for i in range(runs):
+        start_ = time.perf_counter()
+        out = bare_app.outputs(0.1 if i % 2 else 0.9)
+        times.append((time.perf_counter() - start_) * 1000)
+        size = len(json.dumps([out[0], out[1], out[2].to_dict("records"), *out[3:]], default=str))
+    return {"median_ms": round(statistics.median(times), 2), "payload_kb": round(size / 1024, 1)}
 
 
 def main() -> None:
@@ -112,7 +136,8 @@ def main() -> None:
 
     apps = {"mmdemo": [sys.executable, "-m", "mmdemo", "serve"],
             "bare": [sys.executable, str(ROOT / "bench" / "bare_app.py")]}
-    out = {"chromium": shutil.which("chromium"), "cpus": os.cpu_count()}
+    out = {"chromium": shutil.which("chromium"), "cpus": os.cpu_count(),
+           "load_before": [round(x, 2) for x in os.getloadavg()]}  # a busy machine slows every figure
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=shutil.which("chromium"),
                                     args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
@@ -125,6 +150,7 @@ def main() -> None:
                 proc.terminate()
                 proc.wait(timeout=30)
         browser.close()
+    out["handler"] = handler_cost()
     if "mmdemo" in out and "bare" in out:
         out["ratio_to_bare"] = round(out["mmdemo"]["median_ms"] / out["bare"]["median_ms"], 2)
     print(json.dumps(out, indent=2))

@@ -18,8 +18,10 @@ sums them by weight (without that normalisation it would rank exactly like early
 *rrf* sums `wᵢ / (60 + rankᵢ)`; *delta* moves the image along the text direction,
 `q = w_img·e_img + w_txt·(t_target − t_source)`, with the source guessed from the image when
 not given; *learned* composes image and text with a small trained combiner (model-level
-fusion; made for the bundled index at first start, for others by `mmdemo train-combiner --index NAME`; the sliders do not apply). A missing image or text hands its weight to the part you gave. Negative text is
-subtracted. *Quality-aware* scales each weight by a measured confidence (image sharpness and
+fusion; the bundled index has one from the first start, others get one from
+`mmdemo train-combiner --index NAME`; the sliders do not apply). A missing image or text hands
+its weight to the part you gave. Negative text is subtracted. The map below the results is
+the index drawn in 2-D (PCA): ■ image, ▲ text, ✕ negative, ★ the fused query, top-k ringed. *Quality-aware* scales each weight by a measured confidence (image sharpness and
 size; how clearly the text singles out some gallery items)."""
 
 EMPTY = pd.DataFrame(columns=["#", "score", "caption", "contributions", "id"])
