@@ -16,6 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
 import argparse
+import copy
 
 import gradio as gr
 import numpy as np
@@ -45,18 +46,23 @@ def main() -> None:
     a = ap.parse_args()
     service.ensure_index()
     cache = {round(float(w), 2): outputs(float(w)) for w in np.arange(0, 1.0001, 0.05)}
-    first = cache[0.6]
     with gr.Blocks() as demo:
         with gr.Row():
             with gr.Column(scale=2):
                 w_text = gr.Slider(0, 1, 0.6, step=0.05, label="Text weight", elem_id="w-text")
             with gr.Column(scale=3):
-                shown = [gr.Gallery(first[0], columns=4, height=520, object_fit="contain",
+                # empty at first and filled on load, as mmdemo's page is before its example runs
+                shown = [gr.Gallery(None, label="Results", columns=4, height=520, object_fit="contain",
                                     elem_id="retrieve-gallery"),
-                         gr.Markdown(first[1]), gr.Dataframe(first[2], interactive=False, wrap=True, column_widths=COLUMN_WIDTHS)]
-                shown += [gr.HTML(v) for v in first[3:]]
-        w_text.change(lambda w: cache[round(float(w), 2)], w_text, shown, trigger_mode="always_last",
-                      show_progress="hidden")
+                         gr.Markdown(), gr.Dataframe(None, interactive=False, wrap=True, column_widths=COLUMN_WIDTHS),
+                         gr.HTML("", label="Map of the shared space", elem_id="space-map")]
+
+        def lookup(w: float) -> list:
+            # a copy: Gradio's postprocessing must not see (and change) the cached objects twice
+            return list(copy.deepcopy(cache[round(float(w), 2)]))
+
+        demo.load(lookup, w_text, shown)
+        w_text.change(lookup, w_text, shown, trigger_mode="always_last", show_progress="hidden")
     demo.queue(default_concurrency_limit=4, max_size=64)
     demo.launch(server_name="127.0.0.1", server_port=a.port, ssr_mode=False, theme=gr.themes.Soft(), css=CSS,
                 allowed_paths=[str(gallery.bundled_dir())])

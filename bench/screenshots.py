@@ -7,7 +7,7 @@ Starts ``python -m mmdemo serve`` on a free loopback port and writes:
   desktop width: blue results, per-part contributions, the map with the fused query;
 - ``retrieve-phone.png``: the same on a 390 px wide phone, scrolled to the text-weight slider,
   with the results above it and the map below;
-- ``classify.png``: the Classify tab on the same image with the hint "it is a star".
+- ``classify.png``: the Classify tab on the same image with the hint "a hexagon".
 Each shot checks what its README caption says (e.g. most results are blue) and fails if not.
 """
 
@@ -56,14 +56,14 @@ def main() -> None:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=shutil.which("chromium"),
                                         args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
-            page = browser.new_page(viewport={"width": 1366, "height": 1000})
+            page = browser.new_page(viewport={"width": 1366, "height": 1150})
             run_example(page, url)
             blue = [c for c in captions(page) if "blue" in c]
             assert len(blue) >= 8, f"caption says blue results, got {captions(page)}"
             assert page.locator("#w-text input[type=number]").input_value() == "0.6"
             page.evaluate("window.scrollTo(0, 0)")
             page.wait_for_timeout(300)
-            page.screenshot(path=str(out / "retrieve.png"), clip={"x": 0, "y": 0, "width": 1366, "height": 1000})
+            page.screenshot(path=str(out / "retrieve.png"), clip={"x": 0, "y": 0, "width": 1366, "height": 1150})
 
             phone = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2,
                                      is_mobile=True, has_touch=True)
@@ -78,13 +78,13 @@ def main() -> None:
             page.locator("#classify-image input[type=file]").set_input_files(
                 str(gallery.bundled_dir() / "shape-0001.png"))
             hint = page.get_by_label("Text hint (fused with the image)")
-            hint.fill("it is a star")
+            hint.fill("a hexagon")
             hint.press("Enter")
             page.wait_for_function("document.querySelector('#classify-map [data-kind=text]')", timeout=60_000)
             page.wait_for_timeout(800)
             page.evaluate("window.scrollTo(0, 0)")
             page.wait_for_timeout(300)
-            page.screenshot(path=str(out / "classify.png"), clip={"x": 0, "y": 0, "width": 1366, "height": 1000})
+            page.screenshot(path=str(out / "classify.png"), clip={"x": 0, "y": 0, "width": 1366, "height": 1150})
             browser.close()
     finally:
         proc.terminate()
