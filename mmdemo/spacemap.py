@@ -61,7 +61,7 @@ def load_or_fit(folder: Path, key: str, embeddings: np.ndarray) -> Projection:
     """The cached projection for this generation of the index, fitted and written if missing.
 
     Written to a temporary name and renamed, so readers never see half a file; maps of other
-    generations are removed.
+    generations are removed. A folder that cannot be written only costs a refit next time.
     """
     path = cache_file(folder, key)
     if path.is_file():
@@ -70,11 +70,14 @@ def load_or_fit(folder: Path, key: str, embeddings: np.ndarray) -> Projection:
                 return Projection(f["mean"], f["axes"], f["explained"], f["coords"])
     proj = fit(embeddings)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.npz")
-    np.savez(tmp, mean=proj.mean, axes=proj.axes, explained=proj.explained, coords=proj.coords)
-    os.replace(tmp, path)
-    for old in folder.glob("map-*.npz"):
-        if old != path:
-            old.unlink(missing_ok=True)
+    try:
+        np.savez(tmp, mean=proj.mean, axes=proj.axes, explained=proj.explained, coords=proj.coords)
+        os.replace(tmp, path)
+        for old in folder.glob("map-*.npz"):
+            if old != path:
+                old.unlink(missing_ok=True)
+    except OSError:  # a read-only folder, or a concurrent save swept the temporary file: refit next time
+        tmp.unlink(missing_ok=True)
     return proj
 
 

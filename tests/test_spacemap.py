@@ -59,3 +59,9 @@ def test_learned_negative_and_empty_maps(bundled_index):
     c = querymap.classification_map(image, "circle\nsquare\nhexagon\nstar", "a hexagon")
     assert c["items"]["label"] == ["circle", "square", "hexagon", "star"]
     assert [p["kind"] for p in c["queries"]] == ["image", "text", "fused"] and len(c["top"]) == 1
+
+
+def test_an_unwritable_index_folder_still_gets_a_map(tmp_path):
+    emb = unit(np.random.default_rng(2).normal(size=(20, 8)))
+    missing = tmp_path / "gone"  # no such folder: the write fails, the projection does not
+    assert spacemap.load_or_fit(missing, "1", emb).coords.shape == (20, 2)
