@@ -25,7 +25,7 @@ the index drawn in 2-D (PCA): ■ image, ▲ text, ✕ negative, ★ the fused q
 size; how clearly the text singles out some gallery items)."""
 
 EMPTY = pd.DataFrame(columns=["#", "score", "caption", "contributions", "id"])
-COLUMN_WIDTHS = ["7%", "10%", "28%", "40%", "15%"]  # fixed: no text measuring on every update
+COLUMN_WIDTHS = ["7%", "10%", "28%", "40%", "15%"]  # fixed, so the rank header no longer wraps
 CSS = """
 #space-map svg { display: block; }
 .space-map-note { font-size: 11px; color: #555; margin-top: 2px; }
@@ -73,7 +73,8 @@ def search(index, image, text, negative, w_image, w_text, w_negative, fusion, qu
     items, rows = [], []
     for rank, r in enumerate(out["results"], 1):
         contrib = "  ".join(f"{name} {signed(c)}" for name, c in r["parts"].items())
-        items.append((image_path(r), f"#{rank} {r['score']:.3f} {r['caption']} · {contrib}".replace("  ", " ")))
+        head = " ".join(x for x in (f"#{rank}", f"{r['score']:.3f}", r["caption"]) if x)
+        items.append((image_path(r), f"{head} · {contrib}"))
         rows.append({"#": rank, "score": round(r["score"], 4), "caption": r["caption"],
                      "contributions": contrib, "id": r["id"]})
     parts = ", ".join(f"{p['name']} ({p['kind']}) w={p['weight']:+.3f}"
