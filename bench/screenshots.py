@@ -59,7 +59,8 @@ def main() -> None:
             page = browser.new_page(viewport={"width": 1366, "height": 1150})
             run_example(page, url)
             blue = [c for c in captions(page) if "blue" in c]
-            assert len(blue) >= 8, f"caption says blue results, got {captions(page)}"
+            assert len(blue) >= 8 and "blue hexagon" in captions(page)[0], \
+                f"the caption says blue results, a blue hexagon first; got {captions(page)}"
             assert page.locator("#w-text input[type=number]").input_value() == "0.6"
             page.evaluate("window.scrollTo(0, 0)")
             page.wait_for_timeout(300)

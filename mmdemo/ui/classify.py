@@ -27,7 +27,7 @@ def run(image, labels, text, w_image, w_text, templates, model):
     top = out["labels"][0]
     w = out["weights"]
     return df, (f"**{top['label']}** ({top['score']:.1%}) · effective weights image {w['image']:.2f}, "
-                f"text {w['text']:.2f} · model `{out['model']}`"), map_ui.svg(space, "dots: the labels")
+                f"text {w['text']:.2f} · model `{out['model']}`"), map_ui.svg(space, "labels")
 
 
 def build(settings: Settings) -> None:

@@ -32,7 +32,7 @@ MAX_NAMED = 40
 EMPTY = '<div id="space-map-empty">The map appears with a query.</div>'
 
 
-def svg(space: dict, caption: str = "") -> str:
+def svg(space: dict, noun: str = "items coloured by label") -> str:
     """Render ``querymap``'s dict: items coloured by label, top results ringed, query markers."""
     items, queries, top = space["items"], space["queries"], space["top"]
     if not items["x"]:
@@ -75,8 +75,7 @@ def svg(space: dict, caption: str = "") -> str:
             legend.append(text)
     ex = space.get("explained", [0, 0])
     note = (f"PCA of the shared space: axes keep {ex[0]:.0%} and {ex[1]:.0%} of the variance · "
-            f"dots: {len(items['x'])} items coloured by label · rings: top {len(top)}"
-            + (" · " + " ".join(legend) if legend else "") + (f" · {caption}" if caption else ""))
+            f"dots: {len(items['x'])} {noun} · rings: top {len(top)}" + (" · " + " ".join(legend) if legend else ""))
     return (f'<svg viewBox="0 0 {W:.0f} {H:.0f}" width="100%" role="img" aria-label="map of the shared space" '
             f'style="max-height:340px;background:#fafafa;border:1px solid #ddd;border-radius:6px">'
             f'<g stroke-width="4.5" stroke-linecap="round" fill="none" opacity="0.75">{dots}</g>'
