@@ -74,14 +74,14 @@ def svg(space: dict, noun: str = "items coloured by label") -> str:
         if text not in legend:
             legend.append(text)
     ex = space.get("explained", [0, 0])
-    note = (f"PCA of the shared space: axes keep {ex[0]:.0%} and {ex[1]:.0%} of the variance · "
-            f"dots: {len(items['x'])} {noun} · rings: top {len(top)}" + (" · " + " ".join(legend) if legend else ""))
+    note = " · ".join([f"PCA of the shared space: axes keep {ex[0]:.0%} and {ex[1]:.0%} of the variance",
+                       f"dots: {len(items['x'])} {noun}", f"rings: top {len(top)}"]
+                      + ([" ".join(legend)] if legend else []))
+    frame = "max-height:340px;background:#fafafa;border:1px solid #ddd;border-radius:6px"
     return (f'<svg viewBox="0 0 {W:.0f} {H:.0f}" width="100%" role="img" aria-label="map of the shared space" '
-            f'style="max-height:340px;background:#fafafa;border:1px solid #ddd;border-radius:6px">'
-            f'<g stroke-width="4.5" stroke-linecap="round" fill="none" opacity="0.75">{dots}</g>'
-            f'{names}<g id="map-top" fill="none" stroke="#111" stroke-width="1.6">{rings}</g>{"".join(marks)}</svg>'
-            f'<div class="space-map-note">{html.escape(note)}</div>')
-
+            f'style="{frame}"><g stroke-width="4.5" stroke-linecap="round" fill="none" opacity="0.75">{dots}</g>'
+            f'{names}<g id="map-top" fill="none" stroke="#111" stroke-width="1.6">{rings}</g>'
+            f'{"".join(marks)}</svg><div class="space-map-note">{html.escape(note)}</div>')
 
 def register_map(settings: Settings) -> None:
     """``/map``: the index's 2-D map with a query's parts, fused point and top-k (JSON)."""

@@ -21,8 +21,9 @@ not given; *learned* composes image and text with a small trained combiner (mode
 fusion; the bundled index has one from the first start, others get one from
 `mmdemo train-combiner --index NAME`; the sliders do not apply). A missing image or text hands
 its weight to the part you gave. Negative text is subtracted. The map below the results is
-the index drawn in 2-D (PCA): ■ image, ▲ text, ✕ negative, ★ the fused query, top-k ringed. *Quality-aware* scales each weight by a measured confidence (image sharpness and
-size; how clearly the text singles out some gallery items)."""
+the index drawn in 2-D (PCA): ■ image, ▲ text, ✕ negative, ★ the fused query, top-k ringed.
+*Quality-aware* scales each weight by a measured confidence (image sharpness and size; how
+clearly the text singles out some gallery items)."""
 
 EMPTY = pd.DataFrame(columns=["#", "score", "caption", "contributions", "id"])
 COLUMN_WIDTHS = ["7%", "10%", "28%", "40%", "15%"]  # fixed, so the rank header no longer wraps
