@@ -1,4 +1,4 @@
-"""Command line: ``python -m mmdemo SUBCOMMAND``; a thin layer over ``mmdemo.service``.
+"""Command line: ``mmdemo SUBCOMMAND`` (or ``python -m mmdemo``); a thin layer over ``mmdemo.service``.
 
 Mistakes a user can make (bad file, weight, spec, index) print one line and exit 2.
 """
@@ -30,17 +30,11 @@ def cmd_classify(a) -> None:
 
 
 def cmd_build(a) -> None:
-    from tqdm import tqdm
-
     from mmdemo import service
+    from mmdemo.progress import Bar
 
-    bar = tqdm(total=None, unit="img", desc=f"encoding {a.source}", file=sys.stderr)
-
-    def progress(done: int, total: int) -> None:
-        bar.total = total
-        bar.update(done - bar.n)
-
-    report = service.build_index(a.name, a.source, a.model, a.factory, a.append, progress, a.workers)
+    bar = Bar(f"encoding {a.source}", "img")
+    report = service.build_index(a.name, a.source, a.model, a.factory, a.append, bar, a.workers)
     bar.close()
     if a.json:
         _json(report)
@@ -54,7 +48,13 @@ def cmd_build(a) -> None:
 
 def cmd_search(a) -> None:
     from mmdemo import service
+    from mmdemo.progress import Bar
 
+    if a.index is None:  # the bundled gallery: a fresh clone builds it (and its combiner) first
+        bars = [Bar("building the bundled index", "img"), Bar("training its learned combiner", "step")]
+        a.index = service.ensure_index(None, a.model, *bars)
+        for bar in bars:
+            bar.close()
     out = service.retrieve(a.index, a.image, a.text, a.negative, a.w_image, a.w_text, a.w_negative,
                            a.fusion, a.quality, a.k, a.threshold, a.query, a.source, a.model,
                            allow_paths=True)  # the local user's own files
@@ -111,6 +111,20 @@ def cmd_train(a) -> None:
     _json(card["eval_zeroshot"])
 
 
+def cmd_train_combiner(a) -> None:
+    from mmdemo import encoders
+    from mmdemo.evaluate import learned
+    from mmdemo.index import read_manifest
+    from mmdemo.progress import Bar
+
+    bar = Bar(f"training the learned combiner of {a.index!r}", "step")
+    path = learned.train_for_index(a.index, encoders.load(read_manifest(a.index).model), bar)
+    bar.close()
+    print(f"wrote {path}; fusion 'learned' now works on index {a.index!r}")
+    if a.ship:
+        print(f"shipped as the built-in model's combiner: {learned.ship(a.index)}")
+
+
 def cmd_serve(a) -> None:
     from mmdemo.ui.app import launch
 
@@ -118,7 +132,7 @@ def cmd_serve(a) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m mmdemo", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="mmdemo", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("serve", help="start the Gradio app")
@@ -179,6 +193,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--no-learned", action="store_true", help="composed: skip training the combiner")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("train-combiner", help="train an index's learned-fusion combiner (~20 s)")
+    s.add_argument("--index", default="bundled")
+    s.add_argument("--ship", action="store_true", help="also keep it beside the built-in weights (after "
+                   "train-builtin), so fresh installs copy it instead of training")
+    s.set_defaults(func=cmd_train_combiner)
 
     s = sub.add_parser("train-builtin", help="train the built-in model (needs dataset-fashion-mnist)")
     s.add_argument("--steps", type=int, default=2600)

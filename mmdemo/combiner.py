@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -25,6 +26,7 @@ from mmdemo.locks import atomic_write
 
 FILE = "combiner.safetensors"
 CARD = "combiner.json"
+TRAIN_COMMAND = "mmdemo train-combiner --index {name}"  # named by error messages; a test runs it
 
 
 @dataclass
@@ -55,8 +57,10 @@ class Combiner(nn.Module):
 
 
 def train(ref: np.ndarray, txt: np.ndarray, target: np.ndarray, cfg: CombinerConfig,
-          labels: dict[str, np.ndarray] | None = None, batch_size: int = 256) -> Combiner:
-    """Fit on embedding triplets; ``labels`` (attribute -> class per triplet) adds the heads' loss."""
+          labels: dict[str, np.ndarray] | None = None, batch_size: int = 256,
+          on_epoch: Callable[[int], None] | None = None) -> Combiner:
+    """Fit on embedding triplets; ``labels`` (attribute -> class per triplet) adds the heads' loss;
+    ``on_epoch(epoch)`` reports progress."""
     torch.manual_seed(cfg.seed)
     model = Combiner(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
@@ -64,7 +68,7 @@ def train(ref: np.ndarray, txt: np.ndarray, target: np.ndarray, cfg: CombinerCon
     y = {k: torch.from_numpy(np.asarray(v, np.int64)) for k, v in (labels or {}).items() if k in cfg.heads}
     gen = torch.Generator().manual_seed(cfg.seed)
     n = len(r)
-    for _ in range(cfg.epochs):
+    for epoch in range(cfg.epochs):
         order = torch.randperm(n, generator=gen)
         for start in range(0, n, batch_size):
             idx = order[start:start + batch_size]
@@ -78,6 +82,8 @@ def train(ref: np.ndarray, txt: np.ndarray, target: np.ndarray, cfg: CombinerCon
             opt.zero_grad()
             loss.backward()
             opt.step()
+        if on_epoch:
+            on_epoch(epoch)
     return model.eval()
 
 
@@ -103,12 +109,13 @@ def load(folder: Path, fingerprint: str) -> Combiner:
     from safetensors.torch import load_file
 
     if not (folder / FILE).is_file():
-        raise UserError(f"no learned combiner for index {folder.name!r}: train one in the Evaluate tab "
-                        f"or with `python -m mmdemo eval composed --save-combiner {folder.name}`")
+        raise UserError(f"no learned combiner for index {folder.name!r}: run "
+                        f"`{TRAIN_COMMAND.format(name=folder.name)}` (about 20 s), or Save to index "
+                        "after a composed run in the Evaluate tab")
     cfg = CombinerConfig(**json.loads((folder / CARD).read_text())["config"])
     if cfg.model_fingerprint != fingerprint:
         raise UserError(f"the combiner of index {folder.name!r} was trained on another model's "
-                        "embeddings: train it again")
+                        f"embeddings: run `{TRAIN_COMMAND.format(name=folder.name)}` to train it again")
     model = Combiner(cfg)
     model.load_state_dict(load_file(str(folder / FILE)))
     return model.eval()

@@ -68,7 +68,8 @@ def read_manifest(name: str, root: Path | None = None) -> Manifest:
     """An index's manifest alone (cheap: no vectors are read)."""
     m = read(Path(root or paths.index_dir()) / validate_name(name))
     if m is None:
-        raise UserError(f"no index named {name!r}: build it first (Index tab or build-index)")
+        raise UserError(f"no index named {name!r}: build it first (Index tab or "
+                        f"`mmdemo build-index --name {name}`)")
     return m
 
 

@@ -223,11 +223,15 @@ def build_private(galleries: sessions.Galleries, session: str, files: Sequence[P
 
 
 def ensure_index(name: str | None = None, model: str | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> str:
-    """Build the bundled gallery's index for ``model`` if it is missing; return its name."""
+                 progress: Callable[[int, int], None] | None = None,
+                 combiner_progress: Callable[[int, int], None] | None = None) -> str:
+    """Build the bundled gallery's index for ``model`` and its learned combiner if missing."""
+    from mmdemo.evaluate import learned
+
     name = name or default_index_name(model or DEFAULT_MODEL)
     if not any(m.name == name for m in list_indexes()):
         build_index(name, "bundled", model, progress=progress)
+    learned.ensure_for_index(name, encoders.load(model or DEFAULT_MODEL), combiner_progress)
     return name
 
 

@@ -1,5 +1,6 @@
 """Retrieval and classification through the service, on the bundled gallery and built-in model."""
 
+import re
 import threading
 
 import numpy as np
@@ -170,21 +171,50 @@ def test_index_model_mismatch_is_refused(bundled_index, tmp_path):
         service.retrieve(index=bundled_index, text="a red one", model=other)
 
 
-def test_learned_fusion_and_cv_defaults_saved_with_the_index(bundled_index, builtin):
+def test_learned_fusion_works_out_of_the_box_on_the_bundled_index(bundled_index):
+    """ensure_index (the app's first start) trained the bundled index's combiner."""
+    out = service.retrieve(image=bundled("shape-0001.png"), text="make it blue", fusion_mode="learned", k=5)
+    assert [p["name"] for p in out["parts"]] == ["learned"] and "learned" in out["formula"]
+    assert "blue hexagon" in out["results"][0]["caption"]
+    with pytest.raises(UserError, match="needs both"):
+        service.retrieve(text="make it blue", fusion_mode="learned")
+
+
+def test_the_shipped_combiner_fits_the_shipped_builtin_model(builtin):
+    from mmdemo.evaluate import learned
+
+    assert learned.shipped_for(builtin) is not None, (
+        "the built-in weights changed: refresh their combiner with "
+        "`mmdemo train-combiner --index bundled --ship`")
+
+
+def test_missing_combiner_error_names_the_command_that_fixes_it(bundled_index, builtin):
+    """The message's command, run as the CLI would, makes learned fusion work on that index."""
+    import shlex
+
+    from mmdemo.cli import main
+
+    service.build_index("no-combiner", "bundled")
+    with pytest.raises(UserError, match="no learned combiner") as err:
+        service.retrieve("no-combiner", bundled("shape-0001.png"), "make it blue", fusion_mode="learned")
+    command = re.search(r"`(mmdemo [^`]+)`", str(err.value)).group(1)
+    assert main(shlex.split(command)[1:]) == 0
+    out = service.retrieve("no-combiner", bundled("shape-0001.png"), "make it blue", fusion_mode="learned", k=5)
+    assert "blue hexagon" in out["results"][0]["caption"]
+
+
+def test_learned_combiner_and_cv_defaults_saved_with_an_index(bundled_index, builtin):
     from mmdemo.evaluate import composed
     from mmdemo.index import read_manifest
 
-    with pytest.raises(UserError, match="no learned combiner"):
-        service.retrieve(image=bundled("shape-0001.png"), text="make it blue", fusion_mode="learned")
+    service.build_index("saved-defaults", "bundled")
     small = composed.training_triplets(builtin, n_shapes=1500)  # the full 8,000 is for eval, not tests
     model, cfg = composed.train_combiner(builtin, triplets=small)
     cv_result = {"k": 5, "mean": 0.9, "std": 0.01, "chosen": {"mode": "delta", "w_text": 0.4}}
-    saved = composed.save_to_index({"_combiner": (model, cfg), "cv": cv_result}, bundled_index)
-    assert saved["combiner"] and read_manifest(bundled_index).defaults["fusion"] == "delta"
-    out = service.retrieve(image=bundled("shape-0001.png"), text="make it blue", fusion_mode="learned", k=5)
-    assert [p["name"] for p in out["parts"]] == ["learned"] and "learned" in out["formula"]
+    saved = composed.save_to_index({"_combiner": (model, cfg), "cv": cv_result}, "saved-defaults")
+    assert saved["combiner"] and read_manifest("saved-defaults").defaults["fusion"] == "delta"
+    out = service.retrieve("saved-defaults", bundled("shape-0001.png"), "make it blue", fusion_mode="learned", k=5)
     assert sum("blue" in r["caption"] for r in out["results"]) >= 4
-    with pytest.raises(UserError, match="needs both"):
-        service.retrieve(text="make it blue", fusion_mode="learned")
     # the index still loads and searches as before: saving defaults touched only the manifest
-    assert service.retrieve(text="a red circle", k=3)["results"][0]["caption"].endswith("red circle")
+    assert service.retrieve("saved-defaults", text="a red circle", k=3)["results"][0]["caption"].endswith(
+        "red circle")

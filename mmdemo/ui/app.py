@@ -5,34 +5,33 @@ from __future__ import annotations
 import logging
 
 import gradio as gr
-from tqdm import tqdm
 
 from mmdemo import access, encoders, service
+from mmdemo.progress import Bar
 from mmdemo.ui import api, classify, evaluate, indexes, queues, retrieve
+from mmdemo.ui import map as map_ui
 from mmdemo.ui.common import Settings, configure, settings_from_env
 
 INTRO = """# mmdemo · multimodal fusion, hands on
 Images and texts share one embedding space. Fuse an image with a text (and subtract a
 negative), move the weights, and watch the ranking change: nothing is re-encoded.
-Model: `{model}` · index: `{index}` · mode: `{mode}`"""
+Model: `{model}` · mode: `{mode}` · pick the index on the Retrieve tab."""
 CSS = """
 #retrieve-gallery .caption-label { font-size: 11px; white-space: normal; }
 footer { display: none !important; }
-"""
+""" + retrieve.CSS
 
 
 def prepare(settings: Settings) -> None:
-    """Load the model and make sure its bundled index exists (built with a progress bar)."""
+    """Load the model; make sure its bundled index and that index's learned combiner exist
+    (made at first start, each with a progress bar)."""
     encoders.load(settings.model)
     if settings.index == service.default_index_name(settings.model):
-        bar = tqdm(desc=f"building index {settings.index!r}", unit="img")
-
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
-
-        service.ensure_index(settings.index, settings.model, progress)
-        bar.close()
+        bars = [Bar(f"building index {settings.index!r}", "img"),
+                Bar(f"training the learned combiner of {settings.index!r}", "step")]
+        service.ensure_index(settings.index, settings.model, bars[0], bars[1])
+        for bar in bars:
+            bar.close()
 
 
 def build_app(settings: Settings) -> gr.Blocks:
@@ -41,7 +40,7 @@ def build_app(settings: Settings) -> gr.Blocks:
     configure(settings)
     # Files gradio made for answers (gallery copies, private thumbnails) older than a day go.
     with gr.Blocks(title="mmdemo: multimodal fusion", delete_cache=(3600, 86400)) as demo:
-        gr.Markdown(INTRO.format(model=settings.model, index=settings.index, mode=settings.policy.mode))
+        gr.Markdown(INTRO.format(model=settings.model, mode=settings.policy.mode))
         with gr.Tabs():
             with gr.Tab("Retrieve", id="retrieve"):
                 shared = retrieve.build(settings, names)
@@ -52,6 +51,7 @@ def build_app(settings: Settings) -> gr.Blocks:
             with gr.Tab("Evaluate", id="evaluate"):
                 evaluate.build(settings)
         api.register(settings)
+        map_ui.register_map(settings)
     # The built-in model is small: a few requests can run at once; big CLIPs get fewer.
     queues.cap_sessions(demo.queue(default_concurrency_limit=4 if settings.model == "builtin" else 2, max_size=64))
     return demo

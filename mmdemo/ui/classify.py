@@ -5,9 +5,10 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from mmdemo import service
+from mmdemo import querymap, service
 from mmdemo.classify import DEFAULT_TEMPLATES
 from mmdemo.data.vocab import GARMENTS, SHAPES
+from mmdemo.ui import map as map_ui
 from mmdemo.ui import queues
 from mmdemo.ui.common import Settings, file_path, guarded, image_input
 
@@ -15,24 +16,26 @@ DEFAULT_LABELS = "\n".join(SHAPES + GARMENTS)
 EMPTY = pd.DataFrame({"label": pd.Series(dtype=str), "probability": pd.Series(dtype=float)})
 
 
-def run(image, labels, text, w_image, w_text, templates, model):
+def classify_image(image, labels, text, w_image, w_text, templates, model):
     image = file_path(image)
+    temps = [t.strip() for t in (templates or "").splitlines() if t.strip()] or None
     if not image and not (text or "").strip():
-        return EMPTY, "Give an image (and optionally a text hint)."
-    temps = [t.strip() for t in (templates or "").splitlines() if t.strip()]
-    out = service.classify(image, labels, text, w_image, w_text, temps or None, model=model)
+        return (EMPTY, "Give an image (and optionally a text hint).",
+                map_ui.svg(querymap.classification_map(None, labels, None, templates=temps, model=model)))
+    out = service.classify(image, labels, text, w_image, w_text, temps, model=model)
+    space = querymap.classification_map(image, labels, text, w_image, w_text, temps, model, result=out)
     df = pd.DataFrame([{"label": r["label"], "probability": round(r["score"], 4)} for r in out["labels"]])
     top = out["labels"][0]
     w = out["weights"]
     return df, (f"**{top['label']}** ({top['score']:.1%}) · effective weights image {w['image']:.2f}, "
-                f"text {w['text']:.2f} · model `{out['model']}`")
+                f"text {w['text']:.2f} · model `{out['model']}`"), map_ui.svg(space, "labels")
 
 
 def build(settings: Settings) -> None:
     model = gr.State(settings.model)
     with gr.Row():
         with gr.Column(scale=2, min_width=320):
-            image = image_input("Image", "classify-image")
+            image, _ = image_input("Image", "classify-image")
             text = gr.Textbox(label="Text hint (fused with the image)", placeholder="e.g. it is a star")
             with gr.Row():
                 w_image = gr.Slider(0, 1, 1.0, step=0.05, label="Image weight")
@@ -45,10 +48,11 @@ def build(settings: Settings) -> None:
             summary = gr.Markdown()
             plot = gr.BarPlot(EMPTY, x="label", y="probability", sort="-y", y_lim=[0, 1], height=420,
                               x_label_angle=-45, label="Class probabilities", elem_id="classify-plot")
+            space = gr.HTML(map_ui.EMPTY, label="Map of the labels", elem_id="classify-map")
     inputs = [image, labels, text, w_image, w_text, templates, model]
-    handler = guarded(run)
-    button.click(handler, inputs, [plot, summary], api_visibility="private", **queues.LIGHT)
+    handler = guarded(classify_image)
+    button.click(handler, inputs, [plot, summary, space], api_visibility="private", **queues.LIGHT)
     for live in (w_image, w_text, image):
-        live.change(handler, inputs, [plot, summary], trigger_mode="always_last", api_visibility="private",
+        live.change(handler, inputs, [plot, summary, space], trigger_mode="always_last", api_visibility="private",
                     show_progress="hidden", **queues.LIGHT)
-    text.submit(handler, inputs, [plot, summary], api_visibility="private", **queues.LIGHT)
+    text.submit(handler, inputs, [plot, summary, space], api_visibility="private", **queues.LIGHT)

@@ -116,8 +116,9 @@ def resolve_index(settings: Settings, name: str | None, request: gr.Request | No
     return name, None
 
 
-def image_input(label: str, elem_id: str) -> gr.File:
-    """An image upload read by mmdemo's safe decoder, with a preview beside it.
+def image_input(label: str, elem_id: str) -> tuple[gr.File, gr.Image]:
+    """An image upload read by mmdemo's safe decoder, with a preview beside it (both returned:
+    examples fill the preview too, so it shows their thumbnails).
 
     A ``gr.Image`` input decodes uploads itself and fails with a generic message on a corrupt
     file before any handler runs; a ``gr.File`` hands the bytes to ``open_image``, whose errors
@@ -140,7 +141,7 @@ def image_input(label: str, elem_id: str) -> gr.File:
         return img
 
     upload.change(show, upload, preview, api_visibility="private", show_progress="hidden")
-    return upload
+    return upload, preview
 
 
 def file_path(value) -> str | None:

@@ -44,6 +44,31 @@ def composed_tables(result: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.DataFrame(rows), pd.DataFrame(sweep)
 
 
+def report(result: dict) -> str:
+    """An evaluation's JSON as Markdown: one row per number (3 decimals), the confusion matrix as
+    a table, skipped files counted; nested sections recurse under their own heading."""
+    rows, parts = [], []
+    for key, value in result.items():
+        if key in ("labels", "confusion", "skipped", "sweep") or isinstance(value, (list, dict)):
+            continue
+        rows.append(f"| {key} | {value:.3f} |" if isinstance(value, float) else f"| {key} | {value} |")
+    if rows:
+        parts.append("| metric | value |\n| --- | --- |\n" + "\n".join(rows))
+    if "confusion" in result:
+        labels = result["labels"]
+        head = "| true \\ predicted | " + " | ".join(labels) + " |\n|" + " --- |" * (len(labels) + 1)
+        body = "\n".join(f"| **{name}** | " + " | ".join(str(c) for c in row) + " |"
+                         for name, row in zip(labels, result["confusion"]))
+        parts.append("**Confusion matrix**\n\n" + head + "\n" + body)
+    if result.get("skipped"):
+        shown = "; ".join(f"{s['file']}: {s['reason']}" for s in result["skipped"][:5])
+        parts.append(f"**{len(result['skipped'])} files skipped**, e.g. {shown}")
+    for key, value in result.items():
+        if isinstance(value, dict) and key != "sweep":
+            parts.append(f"**{key}**\n\n" + report(value))
+    return "\n\n".join(parts)
+
+
 def build(settings: Settings) -> None:
     model = gr.State(settings.model)
     gr.Markdown("Held-out data, generated from a seed training never used. **Composed retrieval**: a "
@@ -60,20 +85,21 @@ def build(settings: Settings) -> None:
         target = gr.Dropdown([settings.index], value=settings.index, allow_custom_value=True, scale=2,
                              label="Index to keep the learned combiner and the CV weights (as its defaults)")
         save = gr.Button("Save to index", scale=1)
-    summary = gr.JSON(label="Result")
-    metrics = gr.Dataframe(label="Best weight per strategy", interactive=False)
-    plot = gr.LinePlot(x="w_text", y="R@10", color="series", height=380, y_lim=[0, 1],
+    summary = gr.Markdown("Pick an evaluation above; its results appear here.", elem_id="eval-summary")
+    metrics = gr.Dataframe(label="Best weight per strategy", interactive=False, visible=False)
+    plot = gr.LinePlot(x="w_text", y="R@10", color="series", height=380, y_lim=[0, 1], visible=False,
                        label="Recall@10 against text weight", elem_id="eval-sweep")
 
     def run_simple(what, model):
-        return evaluate(what, model), gr.update(), gr.update()
+        return report(evaluate(what, model)), gr.update(visible=False), gr.update(visible=False)
 
     def run_composed(model):
         result = evaluate("composed", model)
         table, sweep = composed_tables(result)
-        brief = {"cv (mode and text weight chosen on training folds; held-out R@10)": result.get("cv"),
+        brief = {**({"cross-validation (mode and text weight chosen on training folds; held-out R@10)":
+                     result["cv"]} if result.get("cv") else {}),
                  **{d: {"unseen-pair queries": result[d]["unseen"]["queries"]} for d in ("shapes", "fashion")}}
-        return brief, table, sweep
+        return report(brief), gr.update(value=table, visible=True), gr.update(value=sweep, visible=True)
 
     def save_to(name, model):
         from mmdemo import service
@@ -83,7 +109,7 @@ def build(settings: Settings) -> None:
         saved = composed.save_to_index(evaluate_full("composed", model), name)
         service.forget_index(name)
         gr.Info(f"saved to index {name!r}: {', '.join(saved)}")
-        return {"saved": saved}
+        return report({f"saved to index {name!r}": saved})
 
     zs.click(guarded(lambda m: run_simple("zeroshot", m)), model, [summary, metrics, plot], api_visibility="private", **queues.HEAVY)
     clf.click(guarded(lambda m: run_simple("classify", m)), model, [summary, metrics, plot], api_visibility="private", **queues.HEAVY)

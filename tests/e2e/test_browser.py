@@ -1,13 +1,15 @@
-"""The real page in headless Chromium: run an example, move a slider, see the gallery change."""
+"""The real page in headless Chromium: run an example, move a slider, see the gallery and the map
+change; the phone layout; the Classify map. Latency is measured by bench/slider_latency.py."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import statistics
 import time
 
 import pytest
+
+from mmdemo.data import gallery
 
 playwright = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -48,23 +50,105 @@ def shot(page, name):
         page.screenshot(path=os.path.join(SHOTS, name), full_page=True)
 
 
-def test_example_then_slider_reranks_live(page):
-    page.get_by_text("make it blue").first.click()  # an example: image + text + weight
+def fused_point(page, root: str = "#space-map") -> tuple[float, float]:
+    marker = page.locator(f"{root} [data-kind=fused]")
+    return float(marker.get_attribute("data-x")), float(marker.get_attribute("data-y"))
+
+
+def move(page, slider_id: str, value: str) -> None:
+    box = page.locator(f"#{slider_id} input[type=number]")
+    box.fill(value)
+    box.press("Enter")
+
+
+def test_example_then_slider_reranks_live_and_moves_the_fused_point(page):
+    page.get_by_text("make it blue").first.click()  # an example: image + text + weights
     first = wait_for_change(page, [])
+    page.locator("#retrieve-image-preview img").wait_for(timeout=10_000)  # the example filled the preview
     shot(page, "retrieve-example.png")
-    slider = page.locator("#w-text input[type=number]")
-    latencies = []
-    for value in ("0.95", "0.05", "0.9", "0.1", "0.85", "0.15", "0.8", "0.2", "0.75", "0.25"):
+    points = [fused_point(page)]
+    for value in ("0.95", "0.05", "0.9"):
         before = gallery_captions(page)
-        start = time.perf_counter()
-        slider.fill(value)
-        slider.press("Enter")
+        move(page, "w-text", value)
         wait_for_change(page, before)
-        latencies.append((time.perf_counter() - start) * 1000)
+        page.wait_for_function("([x]) => document.querySelector('#space-map [data-kind=fused]')"
+                               ".getAttribute('data-x') !== x", arg=[str(points[-1][0])], timeout=20_000)
+        points.append(fused_point(page))
     assert gallery_captions(page) != first
+    image = page.locator("#space-map [data-kind=image]")
+    text = page.locator("#space-map [data-kind=text]")
+    ix, tx = float(image.get_attribute("data-x")), float(text.get_attribute("data-x"))
+    # text weight 0.95 puts the fused point near the text, 0.05 near the image
+    assert abs(points[1][0] - tx) < abs(points[1][0] - ix) and abs(points[2][0] - ix) < abs(points[2][0] - tx)
+    assert page.locator("#space-map #map-top circle").count() == 12  # the top-k, ringed
     shot(page, "retrieve-slider.png")
-    print(f"slider-to-new-results latency: median {statistics.median(latencies):.0f} ms, "
-          f"all {[round(x) for x in latencies]}")
+
+
+def test_enter_in_the_negative_box_searches(page):
+    negative = page.locator("#retrieve-negative textarea")
+    negative.fill("hexagon")
+    negative.press("Enter")
+    page.locator("#retrieve-info", has_text="negative (negative)").wait_for(timeout=20_000)
+    page.locator("#space-map [data-kind=negative]").wait_for(timeout=20_000)
+    negative.fill("")
+    negative.press("Enter")
+    page.wait_for_function("!document.querySelector('#space-map [data-kind=negative]')", timeout=20_000)
+
+
+def test_a_refused_query_clears_the_results_instead_of_keeping_the_old_ones(page):
+    page.locator("#fusion label", has_text="learned").click()
+    page.locator("#retrieve-info", has_text="learned fusion").wait_for(timeout=30_000)
+    assert gallery_captions(page)  # learned works out of the box: results shown
+    text = page.locator("#retrieve-text textarea")
+    text.fill("")
+    text.press("Enter")  # learned fusion without a text is refused
+    page.locator("#retrieve-info", has_text="Not searched").wait_for(timeout=20_000)
+    assert gallery_captions(page) == [] and page.locator("#space-map [data-kind=fused]").count() == 0
+    text.fill("make it blue")
+    page.locator("#fusion label", has_text="early").click()
+    wait_for_change(page, [])
+
+
+def test_phone_width_keeps_results_and_map_next_to_the_sliders(page, server):
+    phone = page.context.browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    try:
+        phone.goto(server)
+        phone.wait_for_selector("#retrieve-text textarea", timeout=60_000)
+        phone.get_by_text("make it blue").first.click()
+        wait_for_change(phone, [])
+        phone.locator("#retrieve-image-preview img").wait_for(timeout=10_000)
+        phone.locator("#w-text").scroll_into_view_if_needed()
+        slider, gallery, space = (phone.locator(s).bounding_box() for s in ("#w-text", "#retrieve-gallery",
+                                                                              "#space-map"))
+        assert gallery["y"] + gallery["height"] <= slider["y"] + 1  # results right above the sliders
+        assert space["y"] >= slider["y"]  # the map below them
+        assert slider["y"] - (gallery["y"] + gallery["height"]) < 300 and space["y"] - slider["y"] < 500
+        before, point = gallery_captions(phone), fused_point(phone)
+        move(phone, "w-text", "0.95")
+        wait_for_change(phone, before)
+        phone.wait_for_function("([x]) => document.querySelector('#space-map [data-kind=fused]')"
+                                ".getAttribute('data-x') !== x", arg=[str(point[0])], timeout=20_000)
+        # the results are in view while the slider is: part of the gallery shows above it
+        assert phone.locator("#retrieve-gallery").bounding_box()["y"] + 100 < slider["y"] + slider["height"]
+        shot(phone, "phone.png")
+    finally:
+        phone.close()
+
+
+def test_classify_tab_mirrors_the_map_with_the_labels(page):
+    page.get_by_role("tab", name="Classify").click()
+    page.locator("#classify-image input[type=file]").set_input_files(str(gallery.bundled_dir() / "shape-0001.png"))
+    page.locator("#classify-map [data-kind=fused]").wait_for(timeout=30_000)
+    assert page.locator("#classify-map text").count() >= 10  # the labels, named
+    hint = page.get_by_label("Text hint (fused with the image)")
+    hint.fill("it is a star")
+    hint.press("Enter")
+    page.locator("#classify-map [data-kind=text]").wait_for(timeout=30_000)
+    point = fused_point(page, "#classify-map")
+    move(page, "classify-w-text", "0.9")
+    page.wait_for_function("([x]) => document.querySelector('#classify-map [data-kind=fused]')"
+                           ".getAttribute('data-x') !== x", arg=[str(point[0])], timeout=20_000)
+    page.get_by_role("tab", name="Retrieve").click()
 
 
 def test_bad_upload_shows_an_error_not_a_broken_page(page, tmp_path):

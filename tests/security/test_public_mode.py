@@ -161,7 +161,7 @@ def test_unbounded_inputs_are_capped_fast(public_server, unchanged):
         assert kind == "error" and words in str(msg), (api, msg)
         assert time.perf_counter() - start < 5
     # A format-string bomb in a prompt template is plain text: replaced, never formatted.
-    kind, out = public_server.join("run_10", [None, "circle\nsquare", "it is a star", 1.0, 0.5,
+    kind, out = public_server.join("classify_image", [None, "circle\nsquare", "it is a star", 1.0, 0.5,
                                               "{:>100000000}{{}}", "builtin"])
     assert kind == "complete", out
 

@@ -1,0 +1,75 @@
+"""A plain Gradio app with the Retrieve tab's page shape, for ``bench/slider_latency.py``.
+
+    python bench/bare_app.py --port 7861
+
+Same outputs (a 12-image captioned gallery, the info text, the contributions table, the space
+map) as mmdemo's Retrieve tab after the "make it blue" example, but the slider's handler only
+looks up outputs precomputed at start: what is left is Gradio's queue round trip and the
+browser's re-render, the floor any app with this page would pay.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
+
+import argparse
+import copy
+
+import gradio as gr
+import numpy as np
+
+from mmdemo import service
+from mmdemo.data import gallery
+from mmdemo.ui import retrieve
+from mmdemo.ui.app import CSS
+from mmdemo.ui.retrieve import COLUMN_WIDTHS
+
+QUERY = dict(text="make it blue", negative="", w_image=0.4, w_negative=0.5, fusion="early", quality=False,
+             k=12, threshold=-1, expression="", source="")
+
+
+def outputs(w_text: float) -> tuple:
+    """Exactly what mmdemo's Retrieve handler returns for the example at this text weight."""
+    image = str(gallery.bundled_dir() / "shape-0001.png")
+    q = {**QUERY, "w_text": w_text}
+    return retrieve.search("bundled", image, q["text"], q["negative"], q["w_image"], q["w_text"],
+                           q["w_negative"], q["fusion"], q["quality"], q["k"], q["threshold"],
+                           q["expression"], q["source"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, default=7861)
+    a = ap.parse_args()
+    service.ensure_index()
+    cache = {round(float(w), 2): outputs(float(w)) for w in np.arange(0, 1.0001, 0.05)}
+    with gr.Blocks() as demo:
+        with gr.Row():
+            with gr.Column(scale=2):
+                w_text = gr.Slider(0, 1, 0.6, step=0.05, label="Text weight", elem_id="w-text")
+            with gr.Column(scale=3):
+                # empty at first and filled on load, as mmdemo's page is before its example runs
+                shown = [gr.Gallery(None, label="Results", columns=4, height=520, object_fit="contain",
+                                    elem_id="retrieve-gallery"),
+                         gr.Markdown(), gr.Dataframe(None, interactive=False, wrap=True, column_widths=COLUMN_WIDTHS),
+                         gr.HTML("", label="Map of the shared space", elem_id="space-map")]
+
+        def lookup(w: float) -> list:
+            # a copy: Gradio's postprocessing must not see (and change) the cached objects twice
+            return list(copy.deepcopy(cache[round(float(w), 2)]))
+
+        demo.load(lookup, w_text, shown)
+        # private, like mmdemo's live events: Gradio 6.31's front end does more work on every call
+        # of a public event (measured: 60 -> 110 ms over 24 moves, private stays flat)
+        w_text.change(lookup, w_text, shown, trigger_mode="always_last", show_progress="hidden",
+                      api_visibility="private")
+    demo.queue(default_concurrency_limit=4, max_size=64)
+    demo.launch(server_name="127.0.0.1", server_port=a.port, ssr_mode=False, theme=gr.themes.Soft(), css=CSS,
+                allowed_paths=[str(gallery.bundled_dir())])
+
+
+if __name__ == "__main__":
+    main()

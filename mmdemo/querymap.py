@@ -1,0 +1,154 @@
+"""Where a query, its parts and its results sit on a 2-D map of the shared space.
+
+The service-level side of ``mmdemo.spacemap``: the Retrieve and Classify maps and the API's
+``/map`` use these. Part vectors come from the service's embedding cache and the projection
+is fitted once per index generation, so a slider move costs a few small matrix products.
+
+The fused point is drawn where the search's query direction is: for feature-level modes the
+weighted mean of the parts, ``Σ wᵢ·eᵢ / Σ⁺ wᵢ`` (the same direction as the normalised query
+that is searched, hence the same ranking; being linear, PCA keeps it on the segment between
+image and text), for ``learned`` the combiner's output. Late fusion and RRF rank by per-part
+scores and have no single query vector; their map shows the same weighted mean as a guide.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from mmdemo import caches, encoders, fusion, limits, paths, service, spacemap
+from mmdemo import classify as cls
+from mmdemo.index import Index, Manifest, read_manifest
+
+MAX_POINTS = 4000  # items drawn on a map (a fixed sample of a larger index; top-k always)
+_PROJECTIONS = caches.Cache(8)
+_LABEL_MAPS = caches.Cache(32)
+
+
+def map_key(manifest: Manifest) -> str:
+    """What names one state of an index's data for the map cache (never reused)."""
+    return manifest.data or manifest.token
+
+
+def projection(idx: Index) -> tuple[spacemap.Projection, dict[str, int]]:
+    """The index's projection and its id -> row lookup; cached beside a saved index, in memory
+    only for an unsaved one (a private gallery writes nothing to the shared index folder)."""
+    key = map_key(idx.manifest)
+
+    def make():
+        if _saved(idx):
+            proj = spacemap.load_or_fit(paths.index_dir() / idx.manifest.name, key, idx.embeddings)
+        else:
+            proj = spacemap.fit(idx.embeddings)
+        return proj, {it.id: row for row, it in enumerate(idx.items)}
+
+    return _PROJECTIONS.get_or_make((idx.manifest.name, key, len(idx)), make)
+
+
+def _saved(idx: Index) -> bool:
+    try:
+        return read_manifest(idx.manifest.name).token == idx.manifest.token
+    except Exception:  # no such saved index (or an unreadable one): nothing to cache beside
+        return False
+
+
+def _point(name: str, kind: str, xy: np.ndarray, weight: float | None = None) -> dict:
+    out = {"name": name, "kind": kind, "x": round(float(xy[0]), 5), "y": round(float(xy[1]), 5)}
+    return out if weight is None else {**out, "weight": round(float(weight), 4)}
+
+
+def query_points(proj: spacemap.Projection, parts: list[fusion.Part], weights: Sequence[float],
+                 fused: np.ndarray | None = None) -> list[dict]:
+    """One point per part (kind image, text, negative, or source for delta's "from"), then the
+    fused query: ``fused`` if given (learned), else the weighted mean of the parts."""
+    w = np.asarray(weights, np.float64)
+    vectors = np.stack([p.vector for p in parts])
+    xy = proj.place(vectors)
+    points = [_point(p.name, "source" if p.kind == "text" and p.sign < 0 else p.kind, xy[i], w[i])
+              for i, p in enumerate(parts)]
+    if fused is None:
+        positive = w[w > 0].sum()
+        fused = (w[:, None] * vectors).sum(axis=0) / (positive if positive > 0 else 1.0)
+    points.append(_point("fused query", "fused", proj.place(fused)[0]))
+    return points
+
+
+def _items(proj: spacemap.Projection, labels: list[str], extra_rows: Sequence[int] = ()) -> dict:
+    rows = spacemap.shown_rows(len(labels), MAX_POINTS)
+    if len(rows) < len(labels) and len(extra_rows):
+        rows = np.union1d(rows, np.asarray(extra_rows, np.int64))
+    xy = proj.coords[rows]
+    return {"rows": rows.tolist(), "x": np.round(xy[:, 0], 5).tolist(), "y": np.round(xy[:, 1], 5).tolist(),
+            "label": [labels[r] for r in rows]}
+
+
+def retrieval_map(index: str | Index | None = None, image: Any = None, text: str | None = None,
+                  negative: str | Sequence[str] | None = None, w_image: float = 0.5, w_text: float = 0.5,
+                  w_negative: float = 0.5, fusion_mode: str = "early", quality: bool = False, k: int = 10,
+                  threshold: float | None = None, expression: str | None = None, source: str | None = None,
+                  model: str | None = None, result: dict | None = None) -> dict:
+    """The index's items on the map, the query's parts and fused point, and the top-k.
+
+    ``result`` is ``service.retrieve``'s answer for the same arguments when the caller has it
+    (the Retrieve tab does), so nothing is searched twice. With no image, text or expression
+    only the items are returned.
+    """
+    given = image is not None or (text or "").strip() or (expression or "").strip()
+    if given and result is None:
+        result = service.retrieve(index, image, text, negative, w_image, w_text, w_negative, fusion_mode,
+                                  quality, k, threshold, expression, source, model)
+    if isinstance(index, Index):
+        idx = index
+    else:
+        idx = service.get_index(result["index"] if result else index or service.default_index_name(
+            model or service.DEFAULT_MODEL))
+    proj, rows_of = projection(idx)
+    labels = [it.label or it.caption or it.id for it in idx.items]
+    out = {"index": idx.manifest.name, "generation": map_key(idx.manifest), "projection": "pca",
+           "explained": [round(float(v), 4) for v in proj.explained], "queries": [], "top": []}
+    if not result:
+        return {**out, "items": _items(proj, labels)}
+    encoder = service.index_encoder(idx, model)
+    built = service.build_parts(encoder, image, text, negative, expression, fusion_mode, source, idx)
+    if fusion_mode == "learned":
+        kinds = fusion.effective_weights(built.parts, {"image": w_image, "text": w_text,
+                                                       "negative": w_negative})
+        learned = service.learned_parts(idx, encoder, built.parts).parts[0].vector
+        out["queries"] = query_points(proj, built.parts, fusion.part_weights(built.parts, kinds), learned)
+    else:
+        out["queries"] = query_points(proj, built.parts, [p["weight"] for p in result["parts"]])
+    top_rows = [rows_of[r["id"]] for r in result["results"]]
+    out["top"] = [{"rank": i + 1, "id": r["id"], "row": row, "x": round(float(proj.coords[row, 0]), 5),
+                   "y": round(float(proj.coords[row, 1]), 5)}
+                  for i, (r, row) in enumerate(zip(result["results"], top_rows))]
+    return {**out, "items": _items(proj, labels, top_rows)}
+
+
+def classification_map(image: Any = None, labels: str | Sequence[str] = "", text: str | None = None,
+                       w_image: float = 1.0, w_text: float = 0.5, templates: Sequence[str] | None = None,
+                       model: str | None = None, result: dict | None = None) -> dict:
+    """The label embeddings on their own PCA map, with the image, the text hint and the fused
+    query placed on it, and the top label marked."""
+    encoder = encoders.load(model or service.DEFAULT_MODEL)
+    names = cls.parse_labels(labels)
+    temps = tuple(limits.templates(templates or ())) or cls.DEFAULT_TEMPLATES
+
+    def make():
+        emb = cls.label_embeddings(encoder, names, temps)
+        return spacemap.fit(emb) if len(names) >= 2 else None
+
+    proj = _LABEL_MAPS.get_or_make((encoder.fingerprint, tuple(names), temps), make)
+    out = {"model": encoder.spec, "projection": "pca", "queries": [], "top": []}
+    if proj is None:
+        return {**out, "explained": [0.0, 0.0], "items": {"rows": [], "x": [], "y": [], "label": []}}
+    out["explained"] = [round(float(v), 4) for v in proj.explained]
+    if image is not None or (text or "").strip():
+        result = result or service.classify(image, labels, text, w_image, w_text, templates, model)
+        built = service.build_parts(encoder, image, text)
+        kinds = fusion.effective_weights(built.parts, {"image": w_image, "text": w_text, "negative": 0.0})
+        out["queries"] = query_points(proj, built.parts, fusion.part_weights(built.parts, kinds))
+        row = names.index(result["labels"][0]["label"])
+        out["top"] = [{"rank": 1, "id": names[row], "row": row, "x": round(float(proj.coords[row, 0]), 5),
+                       "y": round(float(proj.coords[row, 1]), 5)}]
+    return {**out, "items": _items(proj, names)}

@@ -1,0 +1,19 @@
+"""What the tabs print: evaluation reports as tables, contributions without "-0.000"."""
+
+from __future__ import annotations
+
+from mmdemo.ui.evaluate import report
+from mmdemo.ui.retrieve import signed
+
+
+def test_evaluation_report_is_a_table_with_three_decimals_and_a_confusion_matrix():
+    text = report({"model": "builtin", "accuracy": 0.9965277777777778, "top5": None, "labels": ["a", "b"],
+                   "confusion": [[5, 1], [0, 6]], "skipped": [{"file": "x.txt", "reason": "not an image"}],
+                   "shapes": {"R@1": 0.25}})
+    assert "| accuracy | 0.997 |" in text and "0.99652" not in text
+    assert "| **a** | 5 | 1 |" in text and "| **b** | 0 | 6 |" in text
+    assert "1 files skipped" in text and "**shapes**" in text and "| R@1 | 0.250 |" in text
+
+
+def test_contributions_never_print_negative_zero():
+    assert signed(-0.0001) == "+0.000" and signed(-0.0126) == "-0.013" and signed(0.5) == "+0.500"
