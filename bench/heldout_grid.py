@@ -5,7 +5,9 @@
 Top rows: random scenes from ``eval zeroshot``'s ``renderer_heldout`` set (seed EVAL_SEED), each
 captioned with the model's zero-shot colour+shape answer (48 labels), green when right, red
 when wrong. Bottom row: ambiguous images (tiny, blurred, grey) with the image-only shape answer
-and the answer fused with the correct hint "it is a …". Prints the accuracies of what it shows.
+and the answer fused with the correct hint "it is a …". Prints the accuracies of what it shows
+and, on 120 held-out-renderer images per bin, shape accuracy by shape size (extent as a
+fraction of the canvas's short side): where the model's 64-pixel input runs out.
 """
 
 from __future__ import annotations
@@ -71,6 +73,13 @@ def main() -> None:
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(a.out, dpi=80)
     truth = [SHAPES.index(s.attributes["shape"]) for s in ambiguous]
+    by_size = {}
+    for lo, hi in ((0.05, 0.1), (0.1, 0.15), (0.15, 0.3), (0.3, 0.5), (0.5, 0.7), (0.7, 0.9)):
+        group = robust.renderer_set(120, seed=int(lo * 1000), extent=(lo, hi))
+        by_size[f"{lo:.2f}-{hi:.2f}"] = round(robust.accuracy(
+            enc.encode_images([s.image for s in group]), shape_emb,
+            [SHAPES.index(s.attributes["shape"]) for s in group]), 3)
+    print(json.dumps({"shape_accuracy_by_extent": by_size}))
     print(json.dumps({"out": a.out, "shown": len(scenes), "color_shape_right": int(sum(right)),
                       "ambiguous_image_only_right": int(np.sum(alone == truth)),
                       "ambiguous_with_hint_right": int(np.sum(hinted == truth)), "ambiguous": len(ambiguous)}))
