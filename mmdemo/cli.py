@@ -9,6 +9,7 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from mmdemo.errors import UserError
@@ -107,7 +108,12 @@ def cmd_train(a) -> None:
         from mmdemo.data import fashion
 
         print(f"wrote {fashion.write_sample()}")
-    card = train.train(train.TrainConfig(steps=a.steps, seed=a.seed), log=lambda s: print(s, flush=True))
+    cfg = train.TrainConfig(steps=a.steps, seed=a.seed, batch_size=a.batch_size, workers=a.workers,
+                            threads=a.threads, max_seconds=a.max_seconds, eval_every_seconds=a.eval_every_seconds)
+    kwargs = {"out": Path(a.out)} if a.out else {}
+    if a.fashion_dir:
+        kwargs["fashion_dir"] = Path(a.fashion_dir)
+    card = train.train(cfg, log=lambda s: print(s, flush=True), **kwargs)
     _json(card["eval_zeroshot"])
 
 
@@ -203,6 +209,13 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("train-builtin", help="train the built-in model (needs dataset-fashion-mnist)")
     s.add_argument("--steps", type=int, default=2600)
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--batch-size", type=int, default=256)
+    s.add_argument("--workers", type=int, default=1, help="data-rendering processes")
+    s.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    s.add_argument("--max-seconds", type=float, default=0.0, help="stop (and end the schedule) after this long")
+    s.add_argument("--eval-every-seconds", type=float, default=0.0, help="learning-curve evaluations")
+    s.add_argument("--out", help="weights file (default: the built-in model's)")
+    s.add_argument("--fashion-dir", help="folder of the Fashion-MNIST IDX files (default: Debian's)")
     s.add_argument("--write-fashion-sample", action="store_true",
                    help="also rewrite the shipped Fashion-MNIST test sample (seed 0; same file)")
     s.set_defaults(func=cmd_train)

@@ -10,9 +10,15 @@ from mmdemo.evaluate import composed
 def test_eval_zeroshot_json_has_exactly_the_promised_keys(builtin, capsys):
     assert main(["eval", "zeroshot", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out) == {"model", "color", "shape", "color_shape", "heldout_pairs", "garment"}
-    assert all(0 <= out[k] <= 1 for k in out if k != "model")
-    assert out["color"] >= 0.99  # regression guard on the shipped weights
+    assert set(out) == {"model", "color", "shape", "color_shape", "heldout_pairs", "garment",
+                        "renderer_heldout", "phrasing_heldout", "hint_gain"}
+    assert all(0 <= out[k] <= 1 for k in out if isinstance(out[k], float))
+    assert set(out["renderer_heldout"]) == {"shape", "color", "color_shape", "n"}
+    assert {"seen", "heldout", "gap"} <= set(out["phrasing_heldout"])
+    assert {"image_only", "with_hint", "gain"} <= set(out["hint_gain"])
+    # regression guards on the shipped weights (targets of issue #11)
+    assert out["color"] >= 0.99 and out["renderer_heldout"]["shape"] >= 0.95
+    assert out["phrasing_heldout"]["gap"] <= 0.05 and out["hint_gain"]["gain"] > 0
 
 
 def test_composed_scores_every_strategy_and_fusion_beats_single_modalities(builtin):

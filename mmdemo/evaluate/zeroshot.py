@@ -1,7 +1,8 @@
 """Zero-shot accuracy of a model on held-out generated shapes and shipped Fashion-MNIST test images.
 
 Images come from EVAL_SEED, a stream training never draws from; ``heldout_pairs`` measures
-colour+shape on the pairs that were never rendered during training at all.
+colour+shape on the pairs that were never rendered during training at all. ``robust`` adds
+the held-out renderer, held-out phrasings and the gain from a text hint.
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ from PIL import Image
 from mmdemo.classify import label_embeddings
 from mmdemo.data import fashion, shapes
 from mmdemo.data.vocab import COLOR_NAMES, EVAL_SEED, GARMENTS, SHAPES
+from mmdemo.evaluate import robust
+from mmdemo.evaluate.robust import COLOR_TEMPLATES, SHAPE_TEMPLATES, accuracy
 
-COLOR_TEMPLATES = ("a {} one", "{}", "something {}")
-SHAPE_TEMPLATES = ("a {}", "a photo of a {}")
-PAIR_TEMPLATES = ("a {}", "a photo of a {}")
 FASHION_EVAL_START = 400  # rows of the shipped sample below this belong to the bundled gallery
 
 
@@ -35,12 +35,9 @@ def garment_set(n: int, seed: int = EVAL_SEED) -> tuple[list[Image.Image], list[
     return [fashion.render(s, pixels[s.index]) for s in specs], [s.attributes for s in specs]
 
 
-def accuracy(emb: np.ndarray, label_emb: np.ndarray, truth: list[int]) -> float:
-    return float(np.mean(np.argmax(emb @ label_emb.T, axis=1) == np.asarray(truth)))
-
-
-def evaluate(encoder, n_seen: int = 960, n_heldout: int = 480, n_garment: int = 800) -> dict:
-    """The JSON of ``eval zeroshot``: top-1 accuracies as fractions."""
+def evaluate(encoder, n_seen: int = 960, n_heldout: int = 480, n_garment: int = 800, n_renderer: int = 480,
+             n_hint: int = 360) -> dict:
+    """The JSON of ``eval zeroshot``: top-1 accuracies as fractions, then the robustness checks."""
     seen_imgs, seen = shape_set(n_seen, "exclude")
     held_imgs, held = shape_set(n_heldout, "only")
     g_imgs, g_attrs = garment_set(n_garment)
@@ -49,7 +46,7 @@ def evaluate(encoder, n_seen: int = 960, n_heldout: int = 480, n_garment: int = 
     colors = label_embeddings(encoder, COLOR_NAMES, COLOR_TEMPLATES)
     shapes_ = label_embeddings(encoder, SHAPES, SHAPE_TEMPLATES)
     pairs = list(itertools.product(COLOR_NAMES, SHAPES))
-    pair_emb = label_embeddings(encoder, [f"{c} {s}" for c, s in pairs], PAIR_TEMPLATES)
+    pair_emb = label_embeddings(encoder, [f"{c} {s}" for c, s in pairs], SHAPE_TEMPLATES)
     pair_idx = {p: i for i, p in enumerate(pairs)}
     garments = label_embeddings(encoder, GARMENTS, SHAPE_TEMPLATES)
     return {
@@ -59,4 +56,7 @@ def evaluate(encoder, n_seen: int = 960, n_heldout: int = 480, n_garment: int = 
         "color_shape": accuracy(e_seen, pair_emb, [pair_idx[a["color"], a["shape"]] for a in seen]),
         "heldout_pairs": accuracy(e_held, pair_emb, [pair_idx[a["color"], a["shape"]] for a in held]),
         "garment": accuracy(e_g, garments, [GARMENTS.index(a["garment"]) for a in g_attrs]),
+        "renderer_heldout": robust.renderer_heldout(encoder, n_renderer),
+        "phrasing_heldout": robust.phrasing_heldout(encoder, np.concatenate([e_all, e_g]), all_attrs + g_attrs),
+        "hint_gain": robust.hint_gain(encoder, n_hint),
     }

@@ -78,4 +78,5 @@ def test_build_list_embed_and_evaluate(client, isolated_dirs):
     emb = client.predict(text="a red circle", api_name="/embed")
     assert emb["dim"] == len(emb["embedding"]) == 128
     zs = client.predict(what="zeroshot", api_name="/evaluate")
-    assert set(zs) == {"model", "color", "shape", "color_shape", "heldout_pairs", "garment"}
+    assert set(zs) == {"model", "color", "shape", "color_shape", "heldout_pairs", "garment",
+                       "renderer_heldout", "phrasing_heldout", "hint_gain"}
