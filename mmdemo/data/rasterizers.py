@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageDraw
 
-from mmdemo.data.shapes import _polygon
+from mmdemo.data.shapes import polygon
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,8 @@ def draw_pil(canvas: np.ndarray, d: Drawing, rng: np.random.Generator) -> np.nda
     if d.shape == "circle":
         draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=255)
     else:
-        draw.polygon(_polygon(d.shape, cx, cy, r / 1.1 if d.shape in ("star", "triangle") else r, d.angle),
-                     fill=255)
+        tip = 1.1 if d.shape in ("star", "triangle") else 1.0  # so the extent is the radius
+        draw.polygon(polygon(d.shape, cx, cy, r / tip, d.angle), fill=255)
     if s > 1:
         mask = mask.reduce(s)
     return _composite(canvas, np.asarray(mask, np.float32) / 255.0, d.fill)

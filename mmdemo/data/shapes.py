@@ -82,7 +82,8 @@ def achromatic(rng: np.random.Generator, spec: ShapeSpec) -> ShapeSpec:
     return ShapeSpec(**{**spec.__dict__, "color": "none", "fill": (level, level, level)})
 
 
-def _polygon(shape: str, cx: float, cy: float, r: float, angle: float) -> list[tuple[float, float]]:
+def polygon(shape: str, cx: float, cy: float, r: float, angle: float) -> list[tuple[float, float]]:
+    """The classic generator's outline of ``shape`` (star and triangle tips reach 1.1 r)."""
     def ring(n: int, radii: list[float], offset: float) -> list[tuple[float, float]]:
         pts = []
         for i in range(n):
@@ -119,7 +120,7 @@ def render(spec: ShapeSpec, size: int = 64) -> Image.Image:
     if spec.shape == "circle":
         draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=fill)
     else:
-        draw.polygon(_polygon(spec.shape, cx, cy, r, spec.angle), fill=fill)
+        draw.polygon(polygon(spec.shape, cx, cy, r, spec.angle), fill=fill)
     img = img.reduce(2)
     if spec.noise > 0:
         noise = np.random.default_rng(spec.seed).normal(0, spec.noise, (size, size, 3))
