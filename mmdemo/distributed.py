@@ -38,10 +38,8 @@ def batch_size_for(dim: int, gpu: bool) -> int:
 class Decode:
     """Ray Data UDF: read and prepare each file of a batch; a failure is recorded per row."""
 
-    def __init__(self, spec: str, shape: tuple[int, ...]):
-        from mmdemo import encoders
-
-        self.prepare = encoders.load(spec).prepare_image  # cached per worker process
+    def __init__(self, prepare: Callable[[Any], Any], shape: tuple[int, ...]):
+        self.prepare = prepare  # the encoder's picklable preprocessing: no model load per actor
         self.shape = shape
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -68,11 +66,13 @@ class Decode:
 class Encode:
     """Ray Data actor: holds one loaded encoder; encodes the rows that decoded."""
 
-    def __init__(self, spec: str, fingerprint: str):
+    def __init__(self, spec: str, fingerprint: str, threads: int | None = None):
         import torch
 
         from mmdemo import encoders
 
+        if threads:  # Ray pins an actor to its reserved CPUs' worth of threads (1 here)
+            torch.set_num_threads(threads)
         self.torch = torch
         self.encoder = encoders.load(spec)
         if self.encoder.fingerprint != fingerprint:
@@ -113,16 +113,19 @@ def encode(entries: list[Entry], encoder, out_dir: Path, batch_size: int | None 
     shape = tuple(np.asarray(encoder.prepare_image(Image.new("RGB", (8, 8)))).shape)
     batch_size = batch_size or batch_size_for(encoder.dim, gpus > 0)
     actors = actors or (gpus if gpus else max(1, cpus // 2))
-    threads = 1 if gpus else max(1, cpus // (2 * actors))  # the other half of the cores decode
+    # On CPU each actor reserves one core (the rest decode) but runs its forward on its share
+    # of all cores: decoding is light next to a CPU forward, as in the in-process build.
+    threads = None if gpus else max(1, cpus // actors)
     rows = [{"row": i, "file": str(e.file), "source": e.source} for i, e in enumerate(entries)]
     blocks = max(1, min(len(rows) // batch_size + 1, 4 * cpus))
     ds = ray.data.from_items(rows, override_num_blocks=blocks)
-    ds = ds.map_batches(Decode, fn_constructor_kwargs={"spec": encoder.spec, "shape": shape},
+    ds = ds.map_batches(Decode, fn_constructor_kwargs={"prepare": encoder.prepare_image, "shape": shape},
                         compute=ray.data.ActorPoolStrategy(min_size=1, max_size=max(1, cpus - actors)),
                         batch_size=batch_size, num_cpus=1)
-    ds = ds.map_batches(Encode, fn_constructor_kwargs={"spec": encoder.spec, "fingerprint": encoder.fingerprint},
+    ds = ds.map_batches(Encode, fn_constructor_kwargs={"spec": encoder.spec, "fingerprint": encoder.fingerprint,
+                                                       "threads": threads},
                         compute=ray.data.ActorPoolStrategy(size=actors), batch_size=batch_size,
-                        num_gpus=1 if gpus else 0, num_cpus=0 if gpus else threads)
+                        num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1)
     out_dir.mkdir(parents=True, exist_ok=True)
     done = 0  # streamed to the driver, so the shards land here on any cluster (no shared disk)
     for n, batch in enumerate(ds.iter_batches(batch_size=None, batch_format="pyarrow")):
