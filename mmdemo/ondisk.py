@@ -101,6 +101,9 @@ def _train(factory: str, dim: int, embeddings: np.ndarray, nlist: int, seed: int
     if hasattr(faiss, "get_num_gpus") and faiss.get_num_gpus() > 0:
         ivf.clustering_index = faiss.index_cpu_to_all_gpus(faiss.IndexFlatIP(ivf.d))
     ivf.cp.niter = 10
+    pq = faiss.downcast_index(ivf)
+    if hasattr(pq, "do_polysemous_training"):
+        pq.do_polysemous_training = False  # minutes of training for Hamming filtering we do not use
     index.train(sample)
     return index
 

@@ -9,6 +9,7 @@ so it costs one weighted sum and a top-k, never an encode or a scan.
 from __future__ import annotations
 
 import re
+from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -17,7 +18,7 @@ import numpy as np
 
 from mmdemo import build as build_mod
 from mmdemo import classify as cls
-from mmdemo import caches, encoders, fusion, limits, sessions
+from mmdemo import caches, encoders, fusion, limits, ondisk, paths, sessions
 from mmdemo.data import gallery, uploads
 from mmdemo.errors import UserError
 from mmdemo.index import Index, delete_index, list_indexes, read_manifest, update, validate_name
@@ -197,6 +198,13 @@ def _build(name: str, encoder, entries: list[gallery.Entry], factory: str | None
     if len(staged) == 0 and on_disk is None:
         raise UserError(f"no image in the source could be read; {len(report.skipped)} skipped, e.g. "
                         f"{report.skipped[0][0]}: {report.skipped[0][1]}" if report.skipped else "no images")
+
+    big = None if append else ondisk.plan(len(staged), encoder.dim, ondisk.parse_bytes(max_memory))
+    if big is not None:  # over the memory budget: IVF-PQ and fp16 embeddings served from disk
+        m = ondisk.write(paths.index_dir() / name, staged.manifest, staged.embeddings,
+                         (asdict(it) for it in staged.items), big)
+        forget_index(name)
+        return {**report.as_dict(), "count": m.count, "model": encoder.spec, "factory": m.factory}
 
     def merge(current: Index | None) -> Index:  # runs under the index's writer lock
         if append and current is not None:
