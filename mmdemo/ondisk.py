@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import mmap
 import re
 import tempfile
 import threading
@@ -212,6 +213,8 @@ class OnDiskIndex:
         names = files(manifest.data)
         self.manifest = manifest
         self.embeddings = np.load(folder / names["embeddings"], mmap_mode="r")
+        if hasattr(mmap, "MADV_RANDOM"):  # rows are read scattered: no readahead into RSS
+            self.embeddings._mmap.madvise(mmap.MADV_RANDOM)
         self.items = LazyItems(folder / names["items"], np.load(folder / names["offsets"], mmap_mode="r"),
                                make_item)
         self.vectors = faiss.read_index(str(folder / names["vectors"]), faiss.IO_FLAG_ONDISK_SAME_DIR)
