@@ -8,7 +8,8 @@ Embeddings are clustered on the unit sphere (``mmdemo.synthetic``). The index ty
 Queries are two-part early fusions (two gallery items, weights 0.5/0.5), the shape of a
 composed query; ``query_ms`` is the one-off fused query (ANN candidates + exact re-scoring +
 fusion), ``rerank_ms`` the re-fusion after a weight change. ``peak_rss_mb`` is the serving
-process's (it only loads the index and queries it); the ground truth is computed here.
+process's (it only loads the index and queries it; mapped file pages count in it: see
+``rss_anon_mb`` / ``rss_file_mb``); the ground truth is computed here.
 """
 
 from __future__ import annotations
@@ -83,14 +84,17 @@ def serve(root: Path, qfile: Path) -> dict:
     return {"load_s": round(load_s, 3), "query_ms": round(1000 * float(np.median(times)), 2),
             "query_ms_first": round(1000 * times[0], 2), "query_ms_p95": round(1000 * float(np.percentile(times, 95)), 2),
             "rerank_ms": round(1000 * float(np.median(reranks)), 3),
-            "peak_rss_mb": peak_rss_mb(), "tops": tops}
+            "peak_rss_mb": status_mb("VmHWM"), "rss_anon_mb": status_mb("RssAnon"),
+            "rss_file_mb": status_mb("RssFile"), "tops": tops}
 
 
-def peak_rss_mb() -> float:
-    """This process's peak resident set (VmHWM: per address space, so unlike getrusage's
-    ru_maxrss it does not carry the parent's peak across fork + exec)."""
+def status_mb(field: str) -> float:
+    """A memory figure of this process from /proc/self/status. VmHWM is the peak resident set
+    (per address space, so unlike getrusage's ru_maxrss it does not carry the parent's peak
+    across fork + exec); RssFile is the mapped index files' pages now resident (page cache the
+    kernel can drop), RssAnon the process's own memory."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(field + ":"):
             return round(int(line.split()[1]) / 1024, 1)
     return float("nan")
 
