@@ -39,6 +39,7 @@ from mmdemo.manifest import Manifest
 ONDISK = "ondisk"  # Manifest.storage of these indexes
 SHARD_ROWS = 250_000  # rows added per shard index before the on-disk merge
 POOL = 1000  # ANN candidates per positive query part, re-scored exactly
+MIN_ONDISK = 10_000  # PQ codebooks train on ≥ 39 × 256 points; smaller collections stay Flat
 _UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 
 
@@ -79,7 +80,7 @@ class Plan:
 def plan(count: int, dim: int, max_memory: int | None, opq: bool = False) -> Plan | None:
     """None when the in-memory index fits the budget (or there is none); else the IVF-PQ to
     build: ~sqrt(N) lists (autofaiss's rule of thumb), codes of dim/8 bytes."""
-    if max_memory is None or in_memory_bytes(count, dim) <= max_memory:
+    if max_memory is None or in_memory_bytes(count, dim) <= max_memory or count < MIN_ONDISK:
         return None
     nlist = int(2 ** round(math.log2(max(64.0, math.sqrt(count)))))
     nlist = max(16, min(nlist, 65536, count // 39))

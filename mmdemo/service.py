@@ -115,7 +115,7 @@ def retrieve(index: str | Index | None = None, image: Any = None, text: str | No
 
 def learned_parts(idx: Index, encoder, parts: list[fusion.Part]) -> Parts:
     """Model-level fusion: the index's trained combiner turns image + text into one query."""
-    from mmdemo import combiner, paths
+    from mmdemo import combiner
 
     img = next((p for p in parts if p.kind == "image"), None)
     txt = next((p for p in parts if p.kind == "text"), None)
