@@ -1,9 +1,12 @@
 """Index-build throughput: the full pipeline (decode + preprocess in DataLoader workers,
 overlapping the forward) against the bare model forward on the same, already prepared batches.
 
-    python bench/build_throughput.py [--model builtin] [--n 880] [--photos] [--workers 1]
+    python bench/build_throughput.py [--model builtin] [--n 880] [--photos] [--workers 1] [--engine ray]
 
 ``--photos`` builds from 1024×768 JPEGs (heavier decoding) instead of the bundled gallery.
+``--engine ray`` also builds the same entries on Ray Data (``distributed.build``, a local Ray on
+this machine's cores, started before the clock) and prints its ratio to the in-process build,
+also past its fixed cost (a build of 8 images: actors starting, importing torch, loading the model).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--photos", action="store_true")
+    p.add_argument("--engine", choices=["local", "ray"], default="local")
     a = p.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     enc = encoders.load(a.model)
@@ -63,6 +67,21 @@ def main() -> None:
             report = build(idx, entries, enc, batch_size=a.batch_size, workers=workers)
             result[f"pipeline_workers{workers}_images_per_s"] = round(report.images_per_s, 1)
             result[f"ratio_workers{workers}"] = round(report.images_per_s / bare, 3)
+        if a.engine == "ray":
+            from mmdemo import distributed
+
+            distributed.start()
+            seconds = {}
+            for n in (8, len(entries)):  # each build starts its actors: a fixed cost, measured apart
+                idx = Index.create("bench", enc.spec, enc.fingerprint, enc.dim, "Flat")
+                seconds[n] = distributed.build(idx, entries[:n], enc, batch_size=a.batch_size).seconds
+            local = result[f"pipeline_workers{a.workers}_images_per_s"]
+            marginal = (len(entries) - 8) / max(1e-9, seconds[len(entries)] - seconds[8])
+            result.update({"ray_images_per_s": round(len(entries) / seconds[len(entries)], 1),
+                           "ratio_ray_vs_in_process": round(len(entries) / seconds[len(entries)] / local, 3),
+                           "ray_8_images_s": round(seconds[8], 1),
+                           "ray_marginal_images_per_s": round(marginal, 1),
+                           "ratio_ray_marginal_vs_in_process": round(marginal / local, 3)})
     print(json.dumps(result))
 
 

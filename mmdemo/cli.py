@@ -35,7 +35,8 @@ def cmd_build(a) -> None:
     from mmdemo.progress import Bar
 
     bar = Bar(f"encoding {a.source}", "img")
-    report = service.build_index(a.name, a.source, a.model, a.factory, a.append, bar, a.workers)
+    report = service.build_index(a.name, a.source, a.model, a.factory, a.append, bar, a.workers,
+                                 engine=a.engine, ray_address=a.ray_address, max_memory=a.max_memory)
     bar.close()
     if a.json:
         _json(report)
@@ -149,12 +150,17 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("build-index", help="encode a gallery into a saved FAISS index")
-    s.add_argument("--source", default="bundled", help="'bundled' or a folder")
+    s.add_argument("--source", default="bundled", help="'bundled', a folder, or a text file listing image paths (one a line)")
     s.add_argument("--name", default=None)
     s.add_argument("--model", default="builtin")
     s.add_argument("--factory", default=None, help="FAISS factory string (default: Flat below 50k items)")
     s.add_argument("--append", action="store_true", help="add to an existing index")
     s.add_argument("--workers", type=int, default=None, help="decoding processes")
+    s.add_argument("--engine", default="local", choices=["local", "ray"],
+                   help="ray: encode on Ray Data (a local Ray, or the cluster at --ray-address)")
+    s.add_argument("--ray-address", default=None, help="join this Ray cluster (e.g. ray://head:10001)")
+    s.add_argument("--max-memory", default=None, help="serving RAM budget, e.g. 1.5G: above it the "
+                   "index goes on disk (IVF-PQ, memory-mapped)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_build)
 

@@ -33,7 +33,7 @@ from typing import Callable
 import faiss
 import numpy as np
 
-from mmdemo import locks, paths
+from mmdemo import gpu, locks, paths
 from mmdemo import manifest as manifest_mod
 from mmdemo.errors import UserError
 from mmdemo.fusion import Candidates
@@ -173,13 +173,13 @@ class Index:
         """
         vectors = np.ascontiguousarray(vectors, np.float32)
         if self.exact:
-            return Candidates(np.arange(len(self)), vectors @ self.embeddings.T, exact=True)
+            return Candidates(np.arange(len(self)), gpu.score(vectors, self.embeddings), exact=True)
         rows: set[int] = set()
         for v, d in zip(vectors, directions):
             if d > 0:
                 rows.update(self.search(v, pool)[0].tolist())
         union = np.array(sorted(rows), np.int64)
-        return Candidates(union, vectors @ self.embeddings[union].T, exact=False)
+        return Candidates(union, gpu.score(vectors, self.embeddings, union), exact=False)
 
     @property
     def nbytes(self) -> int:
@@ -239,6 +239,10 @@ class Index:
             if m is None:
                 raise UserError(f"no index named {name!r} in {folder.parent}")
             manifest_mod.check(m, name, model, fingerprint)
+            if m.storage == "ondisk":  # memory-mapped IVF-PQ + fp16 embeddings (ondisk.py)
+                from mmdemo.ondisk import OnDiskIndex
+
+                return OnDiskIndex(folder, m, Item)
             try:
                 opened = {k: open(folder / f, "rb") for k, f in manifest_mod.files(m.data or str(m.generation)).items()}
             except FileNotFoundError:

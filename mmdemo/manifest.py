@@ -20,7 +20,7 @@ from mmdemo.errors import UserError
 
 FORMAT_VERSION = 2  # 2: data files named by a random data id; a token in every manifest
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_DATA_PREFIXES = ("vectors-", "embeddings-", "items-")
+_DATA_PREFIXES = ("vectors-", "embeddings-", "items-", "ivfdata-", "offsets-")
 
 
 @dataclass
@@ -38,6 +38,7 @@ class Manifest:
     defaults: dict = field(default_factory=dict)  # fusion weights/mode chosen by evaluation
     token: str = ""  # random, new at every manifest write: what caches key on
     data: str = ""  # id of the data files ("<generation>-<random>"); "" in format 1
+    storage: str = ""  # "" in memory; "ondisk": IVF lists and fp16 embeddings mapped (ondisk.py)
 
 
 def validate_name(name: str) -> str:
@@ -125,9 +126,9 @@ def prune(folder: Path, current: Manifest | None) -> None:
     Called with the lock held, before writing the next generation: so at any moment at most
     the current generation and one other (the previous, or a crashed writer's) are on disk.
     """
-    keep = set(files(current.data or str(current.generation)).values()) if current else set()
+    data = (current.data or str(current.generation)) if current else None
     for f in folder.iterdir():
-        if f.name not in keep and (f.name.startswith(_DATA_PREFIXES) or
+        if f.name.partition("-")[2].rsplit(".", 1)[0] != data and (f.name.startswith(_DATA_PREFIXES) or
                                    (f.name.startswith(".") and f.name.endswith(".tmp"))):
             f.unlink(missing_ok=True)
 

@@ -9,6 +9,8 @@ so it costs one weighted sum and a top-k, never an encode or a scan.
 from __future__ import annotations
 
 import re
+from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -16,7 +18,7 @@ import numpy as np
 
 from mmdemo import build as build_mod
 from mmdemo import classify as cls
-from mmdemo import caches, encoders, fusion, limits, sessions
+from mmdemo import caches, encoders, fusion, limits, ondisk, paths, sessions
 from mmdemo.data import gallery, uploads
 from mmdemo.errors import UserError
 from mmdemo.index import Index, delete_index, list_indexes, read_manifest, update, validate_name
@@ -113,7 +115,7 @@ def retrieve(index: str | Index | None = None, image: Any = None, text: str | No
 
 def learned_parts(idx: Index, encoder, parts: list[fusion.Part]) -> Parts:
     """Model-level fusion: the index's trained combiner turns image + text into one query."""
-    from mmdemo import combiner, paths
+    from mmdemo import combiner
 
     img = next((p for p in parts if p.kind == "image"), None)
     txt = next((p for p in parts if p.kind == "text"), None)
@@ -158,35 +160,51 @@ def classify(image: Any = None, labels: str | Sequence[str] = "", text: str | No
 def build_index(name: str | None = None, source: str | Sequence[Path] = "bundled", model: str | None = None,
                 factory: str | None = None, append: bool = False,
                 progress: Callable[[int, int], None] | None = None, workers: int | None = None,
-                max_files: int = 500, max_bytes: int = 500 * 2**20) -> dict:
+                max_files: int = 500, max_bytes: int = 500 * 2**20, engine: str = "local",
+                ray_address: str | None = None, max_memory: str | None = None) -> dict:
     """Build (or with ``append`` extend) an index from ``bundled``, a folder, or uploaded files
-    (images or zips, within ``max_files``/``max_bytes``); save it."""
+    (images or zips, within ``max_files``/``max_bytes``); save it. ``engine="ray"`` encodes
+    on Ray Data (``distributed``); ``max_memory`` picks an on-disk index (``ondisk``)."""
     model = model or DEFAULT_MODEL
     name = validate_name(name or default_index_name(model))
     encoder = encoders.load(model)
     factory = limits.factory(factory, encoder.dim)
+    run = partial(build_mod.build, workers=workers)
+    if engine == "ray":
+        from mmdemo import distributed
+
+        run = partial(distributed.build, address=ray_address)
+    elif engine != "local":
+        raise UserError(f"unknown build engine {engine!r}: choose local or ray")
     if isinstance(source, str):
-        return _build(name, encoder, gallery.entries_for(source), factory, append, progress, workers)
+        return _build(name, encoder, gallery.entries_for(source), factory, append, progress, run, max_memory)
     got = uploads.collect([Path(f) for f in source], max_files, max_bytes)
     with uploads.staged(got.uploads) as entries:
-        report = _build(name, encoder, entries, factory, append, progress, workers)
+        report = _build(name, encoder, entries, factory, append, progress, run, max_memory)
     report["skipped"] = [{"file": f, "reason": r} for f, r in got.skipped] + report["skipped"]
     return report
 
 
 def _build(name: str, encoder, entries: list[gallery.Entry], factory: str | None, append: bool,
-           progress: Callable[[int, int], None] | None, workers: int | None) -> dict:
+           progress: Callable[[int, int], None] | None, run: Callable[..., build_mod.BuildReport],
+           max_memory: str | None = None) -> dict:
     if not entries:
         raise UserError("the source has no files to index")
     on_disk = None  # a snapshot, to skip files already indexed; the merge below re-reads it locked
     if append and name in {m.name for m in list_indexes()}:
         on_disk = Index.load(name, model=encoder.spec, fingerprint=encoder.fingerprint)
     staged = Index.create(name, encoder.spec, encoder.fingerprint, encoder.dim, "Flat")
-    report = build_mod.build(staged, entries, encoder, progress=progress, workers=workers,
-                             known=on_disk._by_hash if on_disk else ())
+    report = run(staged, entries, encoder, progress=progress, known=on_disk._by_hash if on_disk else ())
     if len(staged) == 0 and on_disk is None:
         raise UserError(f"no image in the source could be read; {len(report.skipped)} skipped, e.g. "
                         f"{report.skipped[0][0]}: {report.skipped[0][1]}" if report.skipped else "no images")
+
+    big = None if append else ondisk.plan(len(staged), encoder.dim, ondisk.parse_bytes(max_memory))
+    if big is not None:  # over the memory budget: IVF-PQ and fp16 embeddings served from disk
+        m = ondisk.write(paths.index_dir() / name, staged.manifest, staged.embeddings,
+                         (asdict(it) for it in staged.items), big)
+        forget_index(name)
+        return {**report.as_dict(), "count": m.count, "model": encoder.spec, "factory": m.factory}
 
     def merge(current: Index | None) -> Index:  # runs under the index's writer lock
         if append and current is not None:

@@ -103,8 +103,13 @@ def file_entries(files: list[str | Path], source: str = "file") -> list[Entry]:
 
 
 def entries_for(source: str) -> list[Entry]:
-    """``bundled`` or a folder path, as the CLI and the UI name a source."""
-    return bundled_entries() if source == BUNDLED_INDEX else folder_entries(source)
+    """``bundled``, a folder path, or a file listing image paths one a line (the CLI's file list)."""
+    if source == BUNDLED_INDEX:
+        return bundled_entries()
+    listing = Path(source).expanduser()
+    if listing.is_file():
+        return file_entries([line.strip() for line in listing.read_text().splitlines() if line.strip()])
+    return folder_entries(source)
 
 
 def is_image_name(path: Path) -> bool:

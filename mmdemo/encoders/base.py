@@ -111,8 +111,8 @@ class Encoder:
         """Encode a batch of ``prepare_image`` outputs (the DataLoader path of index builds)."""
         if not batch:
             return np.zeros((0, getattr(self, "dim", 0)), np.float32)
-        with self._lock, torch.inference_mode():
-            return _normalise(self._forward_images(batch))
+        with self._lock, torch.inference_mode(), torch.autocast("cuda", torch.bfloat16, enabled=self.device.type == "cuda"):
+            return _normalise(self._forward_images(batch))  # bf16 on a GPU: ~3× the fp32 rate
 
     def encode_images(self, images: Sequence[Image.Image], batch_size: int = 64,
                       progress: Callable[[int], None] | None = None) -> np.ndarray:

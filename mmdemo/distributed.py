@@ -1,0 +1,182 @@
+"""Index builds on a Ray cluster (Ray Data): the same index as ``build.build``, from many processes.
+
+    files (row, path) ──► decode tasks (bytes → prepared input, one image at a time; a bad
+    file becomes a row with its reason) ──► encoder actor pool (one GPU per actor when the
+    cluster has GPUs) ──► parquet shards (row, sha1, reason, embedding) ──► assembled here
+    in row order, so items, embeddings and search results match the in-process build.
+
+Without ``address`` Ray starts locally with this machine's cores; with one it joins that
+cluster (every node then needs mmdemo installed and the source files at the same paths).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Collection
+
+import numpy as np
+
+from mmdemo.build import DECODE_SIDE, BuildReport
+from mmdemo.data import thumbs
+from mmdemo.data.gallery import Entry, is_image_name
+from mmdemo.data.images import open_with_hash
+from mmdemo.errors import UserError
+from mmdemo.index import Index, Item
+
+DUPLICATE = "duplicate of an image already in the index"
+
+
+def batch_size_for(dim: int, gpu: bool) -> int:
+    """Images per encoder call: large on a GPU (a ViT-B forward saturates near 1024), small on
+    CPU where a batch only needs to amortise the call overhead."""
+    return (1024 if dim <= 768 else 512) if gpu else 64
+
+
+class Decode:
+    """Ray Data UDF: read and prepare each file of a batch; a failure is recorded per row."""
+
+    def __init__(self, prepare: Callable[[Any], Any], shape: tuple[int, ...]):
+        self.prepare = prepare  # the encoder's picklable preprocessing: no model load per actor
+        self.shape = shape
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
+        n = len(batch["row"])
+        pixels = np.zeros((n, *self.shape), np.float32)
+        sha1s, reasons = [""] * n, [""] * n
+        for j, (path, source) in enumerate(zip(batch["file"], batch["source"])):
+            file = Path(path)
+            if not is_image_name(file):
+                reasons[j] = f"not an image file type ({file.suffix or 'no extension'})"
+                continue
+            try:
+                image, sha1s[j] = open_with_hash(file, DECODE_SIDE)
+                if source != "bundled":
+                    thumbs.save(sha1s[j], image)
+                pixels[j] = np.asarray(self.prepare(image), np.float32)
+            except UserError as exc:
+                reasons[j] = str(exc)
+            except Exception as exc:  # one odd file must not fail its block
+                reasons[j] = f"could not prepare image: {type(exc).__name__}: {exc}"
+        return {"row": batch["row"], "sha1": np.array(sha1s), "reason": np.array(reasons), "pixels": pixels}
+
+
+class Encode:
+    """Ray Data actor: holds one loaded encoder; encodes the rows that decoded."""
+
+    def __init__(self, spec: str, fingerprint: str, threads: int | None = None):
+        import torch
+
+        from mmdemo import encoders
+
+        if threads:  # Ray pins an actor to its reserved CPUs' worth of threads (1 here)
+            torch.set_num_threads(threads)
+        self.torch = torch
+        self.encoder = encoders.load(spec)
+        if self.encoder.fingerprint != fingerprint:
+            raise RuntimeError(f"model {spec!r} on this node differs from the driver's (fingerprint)")
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
+        ok = np.flatnonzero(batch["reason"] == "")
+        emb = np.zeros((len(batch["row"]), self.encoder.dim), np.float32)
+        if len(ok):
+            prepared = [self.torch.from_numpy(p) for p in batch["pixels"][ok]]
+            emb[ok] = self.encoder.encode_prepared(prepared)
+        return {"row": batch["row"], "sha1": batch["sha1"], "reason": batch["reason"], "embedding": emb}
+
+
+def start(address: str | None = None) -> None:
+    """Join ``address`` or start a local Ray with this machine's cores (no-op when running)."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    env = {k: v for k, v in os.environ.items() if k.startswith("MMDEMO_")}
+    if address is None:  # local workers import this checkout's mmdemo
+        root = str(Path(__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+    ray.init(address=address, num_cpus=None if address else os.cpu_count(),
+             runtime_env={"env_vars": env}, include_dashboard=False, log_to_driver=False)
+
+
+def encode(entries: list[Entry], encoder, out_dir: Path, batch_size: int | None = None,
+           actors: int | None = None, progress: Callable[[int, int], None] | None = None) -> None:
+    """Run the pipeline over ``entries`` and write its parquet shards to ``out_dir``."""
+    import pyarrow.parquet as pq
+    import ray
+    from PIL import Image
+
+    gpus = int(ray.cluster_resources().get("GPU", 0))
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    shape = tuple(np.asarray(encoder.prepare_image(Image.new("RGB", (8, 8)))).shape)
+    batch_size = batch_size or batch_size_for(encoder.dim, gpus > 0)
+    actors = actors or (gpus if gpus else max(1, cpus // 2))
+    # On CPU each actor reserves one core (the rest decode) but runs its forward on its share
+    # of all cores: decoding is light next to a CPU forward, as in the in-process build.
+    threads = None if gpus else max(1, cpus // actors)
+    rows = [{"row": i, "file": str(e.file), "source": e.source} for i, e in enumerate(entries)]
+    blocks = max(1, min(len(rows) // batch_size + 1, 4 * cpus))
+    ds = ray.data.from_items(rows, override_num_blocks=blocks)
+    ds = ds.map_batches(Decode, fn_constructor_kwargs={"prepare": encoder.prepare_image, "shape": shape},
+                        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=max(1, cpus - actors)),
+                        batch_size=batch_size, num_cpus=1)
+    ds = ds.map_batches(Encode, fn_constructor_kwargs={"spec": encoder.spec, "fingerprint": encoder.fingerprint,
+                                                       "threads": threads},
+                        compute=ray.data.ActorPoolStrategy(size=actors), batch_size=batch_size,
+                        num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    done = 0  # streamed to the driver, so the shards land here on any cluster (no shared disk)
+    for n, batch in enumerate(ds.iter_batches(batch_size=None, batch_format="pyarrow")):
+        pq.write_table(batch, out_dir / f"part-{n:05d}.parquet")
+        done += batch.num_rows
+        if progress:
+            progress(done, len(rows))
+
+
+def assemble(index: Index, entries: list[Entry], shard_dir: Path, report: BuildReport,
+             known: Collection[str] = ()) -> None:
+    """Add the shards' embeddings to ``index`` in file order; duplicates and failures are
+    skipped exactly as ``build.build`` skips them."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(shard_dir).sort_by("row")
+    rows = table.column("row").to_numpy()
+    sha1s, reasons = table.column("sha1").to_pylist(), table.column("reason").to_pylist()
+    emb = np.stack(table.column("embedding").to_numpy(zero_copy_only=False)).astype(np.float32)
+    keep, items, seen = [], [], set(index._by_hash) | set(known)
+    for j, (row, sha1, reason) in enumerate(zip(rows, sha1s, reasons)):
+        entry = entries[int(row)]
+        if not reason and sha1 in seen:
+            reason = DUPLICATE
+        if reason:
+            report.skipped.append((entry.path, reason))
+            continue
+        seen.add(sha1)
+        keep.append(j)
+        items.append(Item(sha1[:16], entry.path, sha1, entry.caption, entry.label, entry.source))
+    if keep:
+        report.added += index.add(emb[keep], items)[0]
+
+
+def build(index: Index, entries: list[Entry], encoder, address: str | None = None,
+          batch_size: int | None = None, progress: Callable[[int, int], None] | None = None,
+          known: Collection[str] = ()) -> BuildReport:
+    """Add ``entries`` to ``index`` (not saved here) through Ray Data; ``progress(done, total)``
+    as shards arrive."""
+    if encoder.fingerprint != index.manifest.fingerprint:
+        raise UserError(f"index {index.manifest.name!r} belongs to model {index.manifest.model!r}, "
+                        f"not {encoder.spec!r}")
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise UserError("--engine ray needs Ray Data: pip install 'ray[data]'") from None
+    report = BuildReport(index.manifest.name, total=len(entries))
+    start(address)
+    began = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="mmdemo-shards-") as tmp:
+        encode(entries, encoder, Path(tmp) / "shards", batch_size, progress=progress)
+        assemble(index, entries, Path(tmp) / "shards", report, known)
+    report.seconds = time.perf_counter() - began
+    return report
