@@ -17,12 +17,11 @@ import ipaddress
 import logging
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmdemo import encoders, paths
+from mmdemo import encoders
 from mmdemo.errors import UserError
 
 log = logging.getLogger("mmdemo.access")
@@ -125,18 +124,24 @@ def uploaded_file(value: Any, what: str = "the image", strict: bool = False) -> 
     if not isinstance(raw, (str, os.PathLike)) or not str(raw):
         raise UserError(NOT_UPLOADED.format(what=what))
     path = Path(os.path.abspath(raw)).resolve()  # ".." and symlinks folded before the check
-    if not path.is_relative_to(upload_dir()):
+    if not _is_upload(path):
         raise UserError(NOT_UPLOADED.format(what=what))
     if not path.is_file():
         raise UserError(f"{what}: the upload is gone (uploads expire); upload it again")
     return path
 
 
+def _is_upload(path: Path) -> bool:
+    """In gradio's layout for an upload, ``<upload dir>/<hash>/<name>``, and nowhere deeper."""
+    folder = upload_dir()
+    return path.is_relative_to(folder) and len(path.relative_to(folder).parts) == 2
+
+
 def discard(paths: list[str]) -> None:
     """Delete consumed uploads from gradio's upload folder (only from there)."""
     for p in paths:
         path = Path(p).resolve()
-        if path.is_relative_to(upload_dir()):
+        if _is_upload(path):
             path.unlink(missing_ok=True)
 
 
@@ -170,11 +175,6 @@ def public_path(path: str | Path) -> str:
 
 
 def scrub(message: str) -> str:
-    """Replace the server's own folders in a message by placeholders (public answers)."""
-    places = {str(paths.ROOT): "<app>", str(paths.index_dir().resolve()): "<indexes>",
-              str(paths.cache_dir().resolve()): "<cache>", str(Path.cwd()): "<app>",
-              str(Path.home()): "<home>", tempfile.gettempdir(): "<tmp>"}
-    for place, name in sorted(places.items(), key=lambda kv: -len(kv[0])):
-        if len(place) > 1:
-            message = message.replace(place, name)
-    return re.sub(r"(?<![\w<>.])/(?:[\w.-]+/)+[\w.-]+", "<path>", message)
+    """Replace every server path in a message by one placeholder (public answers): which
+    folder a path lay in must not show either, or the message is an oracle for the layout."""
+    return re.sub(r"(?<![\w<>.])/(?:[\w.-]+/)*[\w.-]+/?", "<path>", message)

@@ -57,6 +57,19 @@ def k(value: Any) -> int:
     return n
 
 
+def threshold(value: Any) -> float | None:
+    """A minimum score: None (off) or a finite number in [-1, 1] (cosine scores' range)."""
+    if value is None:
+        return None
+    try:
+        t = float(value)
+    except (TypeError, ValueError):
+        raise UserError(f"threshold must be a number, got {str(value)[:40]!r}") from None
+    if not (math.isfinite(t) and -1.0 <= t <= 1.0):
+        raise UserError(f"threshold must be between -1 and 1, got {t:g}")
+    return t
+
+
 def labels(items: Sequence[str]) -> list[str]:
     """At most MAX_LABELS labels of at most MAX_LABEL characters each."""
     if len(items) > MAX_LABELS:

@@ -67,10 +67,18 @@ def clean_text(text: str) -> str:
 
 
 def split_negatives(negative: str | Sequence[str] | None) -> list[str]:
+    """Comma-separated (or listed) negatives: one field of at most MAX_TEXT characters and at
+    most MAX_TERMS texts, since each one costs an encode."""
     if not negative:
         return []
-    items = negative.split(",") if isinstance(negative, str) else list(negative)
-    return [clean_text(n) for n in items if str(n).strip()]
+    if isinstance(negative, str):
+        items = limits.text(negative, "the negative text").split(",")
+    else:
+        items = list(negative)[:limits.MAX_TERMS + 1]
+    out = [clean_text(n) for n in items if str(n).strip()]
+    if len(out) > limits.MAX_TERMS:
+        raise UserError(f"more than {limits.MAX_TERMS} negative texts given; the limit is {limits.MAX_TERMS}")
+    return out
 
 
 def guess_source(encoder, image_vec: np.ndarray, target: str) -> str | None:

@@ -81,7 +81,7 @@ def retrieve(index: str | Index | None = None, image: Any = None, text: str | No
     """
     if fusion_mode not in MODES:
         raise UserError(f"unknown fusion mode {str(fusion_mode)[:40]!r}: choose one of {', '.join(MODES)}")
-    k = limits.k(k)
+    k, threshold = limits.k(k), limits.threshold(threshold)
     idx = index if isinstance(index, Index) else get_index(index or default_index_name(model or DEFAULT_MODEL))
     encoder = index_encoder(idx, model)
     built = build_parts(encoder, image, text, negative, expression, fusion_mode, source, idx, allow_paths)

@@ -2,7 +2,8 @@
 
 A visitor's uploads become an in-memory index that only their session can name. Nothing is
 written to the shared index folder: the thumbnails results show live in a folder with an
-unguessable name under gradio's upload folder and go with the gallery. Galleries are capped
+unguessable name beside the shared thumbnails (served, but never taken as an upload) and go
+with the gallery. Galleries are capped
 per session (images, bytes), evicted after idle time, and counted against a global cap
 (least recently used first), so a crowd of uploaders cannot fill the server's memory.
 """
@@ -35,9 +36,17 @@ class Limits:
 @dataclass
 class Gallery:
     index: Index
-    folder: Path  # thumbnails, under gradio's upload folder
+    folder: Path  # thumbnails, under default_root()
     bytes: int = 0
     used: float = field(default_factory=time.monotonic)
+
+
+def default_root() -> Path:
+    """Inside the served thumbnail folder, outside gradio's upload folder: a private thumbnail
+    can be shown to its owner but never passed back in as somebody's upload."""
+    from mmdemo.data import thumbs
+
+    return thumbs.folder() / "private"
 
 
 class Galleries:
@@ -47,6 +56,14 @@ class Galleries:
         self.root, self.limits = root, limits or Limits()
         self._data: OrderedDict[str, Gallery] = OrderedDict()
         self._lock = threading.Lock()
+        self._sweep()
+
+    def _sweep(self) -> None:
+        """Thumbnail folders a previous process left (its galleries died with it), once idle."""
+        cutoff = time.time() - self.limits.idle_s
+        for old in self.root.glob("*/") if self.root.is_dir() else ():
+            if old.stat().st_mtime < cutoff:
+                shutil.rmtree(old, ignore_errors=True)
 
     def get(self, session: str | None) -> Gallery | None:
         with self._lock:

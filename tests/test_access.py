@@ -46,8 +46,11 @@ def test_uploaded_file_accepts_only_gradio_uploads(tmp_path, monkeypatch):
     good = str(uploads / "abc" / "x.png")
     assert access.uploaded_file(good) == Path(good) and access.uploaded_file({"path": good, "meta": meta})
     assert access.uploaded_file(None) is None
+    (uploads / "mmdemo-private" / "f00d").mkdir(parents=True)  # deeper than gradio's <hash>/<name>
+    (uploads / "mmdemo-private" / "f00d" / "thumb.png").write_bytes(b"png")
     for bad in (str(tmp_path / "secret"), str(uploads / "abc/../../secret"), str(uploads / "link.png"),
-                {"path": good}, {"path": str(tmp_path / "secret"), "meta": meta}):
+                {"path": good}, {"path": str(tmp_path / "secret"), "meta": meta},
+                str(uploads / "mmdemo-private" / "f00d" / "thumb.png")):
         with pytest.raises(UserError, match="server paths are not accepted"):
             access.uploaded_file(bad)
     with pytest.raises(UserError, match="server paths are not accepted"):
@@ -61,7 +64,15 @@ def test_scrub_hides_server_folders():
 
     msg = f"cannot read {Path.home()}/x and {tempfile.gettempdir()}/y and /srv/data/z.png"
     out = access.scrub(msg)
-    assert str(Path.home()) not in out and "/srv/data" not in out and "<home>" in out
+    assert str(Path.home()) not in out and "/srv/data" not in out and tempfile.gettempdir() not in out
+    assert out == "cannot read <path> and <path> and <path>"  # one placeholder: no layout oracle
+
+
+def test_private_thumbnails_are_served_but_never_taken_as_uploads(tmp_path, monkeypatch):
+    monkeypatch.setattr(access, "upload_dir", lambda: (tmp_path / "gradio").resolve())
+    root = sessions.default_root().resolve()
+    assert not root.is_relative_to(access.upload_dir())
+    assert any(root.is_relative_to(p) for p in access.served_paths())
 
 
 def test_private_galleries_caps_idle_eviction_and_global_cap(tmp_path, builtin):

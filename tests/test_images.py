@@ -74,6 +74,20 @@ def test_decompression_bomb_is_refused_before_decoding(monkeypatch):
         images.decode(data, "bomb.png")
 
 
+def test_pixel_cap_counts_after_jpeg_scaled_decode():
+    """A 24 MP phone JPEG decodes at 1/4 scale and passes; a 17 MP PNG has no scaled decode."""
+    photo = encode(Image.new("RGB", (6000, 4000), "teal"), "JPEG", quality=50)
+    assert max(images.decode(photo, "phone.jpg").size) <= 2 * images.WORKING_SIDE
+    with pytest.raises(UserError, match="too large"):
+        images.decode(encode(Image.new("L", (4200, 4200))), "poster.png")
+
+
+@pytest.mark.parametrize("mode", ["I;16", "RGBA", "P", "1", "F"])
+def test_large_images_are_shrunk_before_their_mode_is_converted(mode):
+    out = images.decode(encode(Image.new(mode, (3000, 1500)), "TIFF"))
+    assert out.mode == "RGB" and out.size == (images.WORKING_SIDE, images.WORKING_SIDE // 2)
+
+
 def test_large_images_are_shrunk_to_the_working_size():
     out = images.decode(encode(Image.new("RGB", (3000, 1500), "blue")))
     assert max(out.size) == images.WORKING_SIDE

@@ -10,6 +10,7 @@ import pytest
 from mmdemo import limits
 from mmdemo.classify import label_embeddings, parse_labels
 from mmdemo.errors import UserError
+from mmdemo.parts import split_negatives
 
 
 @pytest.mark.parametrize("factory", ["Flat", "HNSW4", "HNSW32", "HNSW128,Flat", "IVF16,Flat", "IVF16,PQ8",
@@ -48,6 +49,17 @@ def test_caps_say_the_limit():
         limits.k(201)
     with pytest.raises(UserError, match="limit is 200"):
         parse_labels([f"l{i}" for i in range(201)])
+    for bad in ("nan", 1.5, "high"):
+        with pytest.raises(UserError, match="threshold must"):
+            limits.threshold(bad)
+    assert limits.threshold(None) is None and limits.threshold("-0.5") == -0.5
+    with pytest.raises(UserError, match="limit is 1000"):
+        split_negatives("x," * 600)  # one field, however it splits
+    with pytest.raises(UserError, match="limit is 16"):
+        split_negatives(",".join(f"n{i}" for i in range(17)))
+    with pytest.raises(UserError, match="limit is 16"):
+        split_negatives([f"n{i}" for i in range(10_000)])
+    assert split_negatives("dark, , blurry") == ["dark", "blurry"]
     assert len(parse_labels(["a", "b"] * 5000)) == 2  # repeats are dropped in linear time
 
 

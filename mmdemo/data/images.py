@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
 import warnings
 from pathlib import Path
 
@@ -24,7 +25,10 @@ EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")
 SUFFIX = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif",
           "GIF": ".gif"}
-MAX_PIXELS = 40_000_000  # larger is refused: a bomb or a panorama no CLIP needs
+MAX_PIXELS = 16_000_000  # after JPEG's scaled decode; larger is refused: a bomb or a panorama
+# Full-size pixel buffers decoded at once per process: a 16 MP RGBA image and its converted
+# copies are ~200 MB, so concurrent uploads queue here instead of multiplying that.
+_DECODING = threading.BoundedSemaphore(2)
 MAX_BYTES = 50 * 1024 * 1024
 WORKING_SIDE = 1024  # decoded images are shrunk to this: models see 64-336 px anyway
 
@@ -65,35 +69,41 @@ def content_hash(data: bytes) -> str:
 def decode(data: bytes, name: str = "image", max_side: int = WORKING_SIDE) -> Image.Image:
     """Decode bytes to an RGB image (first frame, EXIF-rotated, alpha on white), shrunk towards
     ``max_side`` pixels on its long side (JPEGs are decoded at reduced scale directly)."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data), formats=FORMATS)
-            if img.width * img.height > MAX_PIXELS:
-                raise UserError(f"{name}: {img.width}×{img.height} pixels is too large "
-                                f"(limit {MAX_PIXELS // 1_000_000} megapixels)")
-            img.seek(0)
-            img.draft("RGB", (max_side // 2, max_side // 2))  # JPEG: DCT-scaled decode, much faster
-            img.load()
-    except UserError:
-        raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise UserError(f"{name}: not a readable image ({type(exc).__name__})") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise UserError(f"{name}: not a readable image ({str(exc)[:120] or type(exc).__name__})") from None
-    if img.width < 1 or img.height < 1:
-        raise UserError(f"{name}: image has no pixels")
-    try:
-        img = ImageOps.exif_transpose(img)
-    except Exception:  # a broken EXIF block must not lose the picture
-        pass
-    return to_rgb(img, max_side)
+    with _DECODING:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                img = Image.open(io.BytesIO(data), formats=FORMATS)
+                img.seek(0)
+                img.draft("RGB", (max_side // 2, max_side // 2))  # JPEG: DCT-scaled decode, much faster
+                if img.width * img.height > MAX_PIXELS:  # checked before any pixel is decoded
+                    raise UserError(f"{name}: {img.width}×{img.height} pixels is too large "
+                                    f"(limit {MAX_PIXELS // 1_000_000} megapixels)")
+                img.load()
+        except UserError:
+            raise
+        except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise UserError(f"{name}: not a readable image ({type(exc).__name__})") from None
+        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+            raise UserError(f"{name}: not a readable image ({str(exc)[:120] or type(exc).__name__})") from None
+        if img.width < 1 or img.height < 1:
+            raise UserError(f"{name}: image has no pixels")
+        try:
+            img = ImageOps.exif_transpose(img)
+        except Exception:  # a broken EXIF block must not lose the picture
+            pass
+        return to_rgb(img, max_side)
 
 
 def to_rgb(img: Image.Image, max_side: int = WORKING_SIDE) -> Image.Image:
-    """Any PIL mode to RGB; transparency is composited on white, high bit depths rescaled."""
+    """Any PIL mode to RGB; transparency is composited on white, high bit depths rescaled.
+    Large images are shrunk first, so the conversions copy small buffers."""
+    if max(img.size) > 2 * max_side:  # within 2x, resampling costs more than it saves
+        if img.mode in ("1", "P"):  # palette/bilevel resize is nearest-neighbour: expand first
+            img = img.convert("RGBA" if "transparency" in img.info else "L" if img.mode == "1" else "RGB")
+        img.thumbnail((max_side, max_side), Image.Resampling.BICUBIC)
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-        a = np.asarray(img, np.float64)
+        a = np.asarray(img, np.float32)
         lo, hi = float(a.min()), float(a.max())
         a = (a - lo) / (hi - lo) * 255 if hi > lo else np.zeros_like(a)
         img = Image.fromarray(a.astype(np.uint8), "L")
@@ -103,10 +113,7 @@ def to_rgb(img: Image.Image, max_side: int = WORKING_SIDE) -> Image.Image:
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(background, rgba)
-    img = img.convert("RGB")
-    if max(img.size) > 2 * max_side:  # within 2x, resampling costs more than it saves
-        img.thumbnail((max_side, max_side), Image.Resampling.BICUBIC)
-    return img
+    return img.convert("RGB")
 
 
 def open_image(source: str | Path | bytes | Image.Image) -> Image.Image:

@@ -13,6 +13,7 @@ import gradio as gr
 from mmdemo import access, sessions
 from mmdemo.errors import UserError
 from mmdemo.index import list_indexes
+from mmdemo.ui import queues
 
 log = logging.getLogger("mmdemo.ui")
 MODEL_CHOICES = [
@@ -30,7 +31,7 @@ class Settings:
     index: str = "bundled"
     policy: access.Policy = field(default_factory=access.Policy)
     galleries: sessions.Galleries = field(
-        default_factory=lambda: sessions.Galleries(access.upload_dir() / "mmdemo-private"))
+        default_factory=lambda: sessions.Galleries(sessions.default_root()))
     max_upload_files: int = 500  # a shared-index build from uploads (admins)
 
     @property
@@ -59,7 +60,7 @@ def guarded(fn):
             raise
         except UserError as exc:
             log.info("%s refused: %s", fn.__name__, exc)
-            raise gr.Error(_shown(str(exc)), print_exception=False) from None
+            raise gr.Error(shown(str(exc)), print_exception=False) from None
         except Exception:
             ref = secrets.token_hex(4)
             log.exception("handler %s failed (ref %s)", fn.__name__, ref)
@@ -94,7 +95,8 @@ def configure(settings: Settings) -> None:
     _PUBLIC[0] = settings.public
 
 
-def _shown(message: str) -> str:
+def shown(message: str) -> str:
+    """A message as this server may show it (server paths hidden in public mode)."""
     return access.scrub(message) if _PUBLIC[0] else message
 
 
@@ -140,7 +142,7 @@ def image_input(label: str, elem_id: str) -> tuple[gr.File, gr.Image]:
         img.thumbnail((256, 256))
         return img
 
-    upload.change(show, upload, preview, api_visibility="private", show_progress="hidden")
+    upload.change(show, upload, preview, api_visibility="private", show_progress="hidden", **queues.LIGHT)
     return upload, preview
 
 

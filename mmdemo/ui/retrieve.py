@@ -5,12 +5,12 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from mmdemo import querymap, service
+from mmdemo import limits, querymap, service
 from mmdemo.data import gallery as gallery_mod
 from mmdemo.errors import UserError
 from mmdemo.ui import map as map_ui
 from mmdemo.ui import queues
-from mmdemo.ui.common import Settings, file_path, guarded, image_input, resolve_index
+from mmdemo.ui.common import Settings, file_path, guarded, image_input, resolve_index, shown
 
 HELP = """**How fusion works here.** Image and text are embedded in one shared space.
 *early* averages the embeddings by weight, `q = normalize(Σ wᵢ·eᵢ)`, then searches with `q`;
@@ -58,7 +58,8 @@ def search(settings: Settings, index, image, text, negative, w_image, w_text, w_
     private gallery."""
     image = file_path(image)
     idx, thumbs = resolve_index(settings, index, request)
-    args = (idx, image, text, negative, w_image, w_text, w_negative, fusion, quality, int(k),
+    threshold = limits.threshold(threshold)
+    args = (idx, image, text, negative, w_image, w_text, w_negative, fusion, quality, limits.k(k),
             None if threshold is None or threshold <= -1 else threshold, expression, source)
     if not image and not (text or "").strip() and not (expression or "").strip():
         return ([], "Give an image, a text, or both (or a multi-term query under Advanced).", EMPTY,
@@ -67,8 +68,8 @@ def search(settings: Settings, index, image, text, negative, w_image, w_text, w_
         out = service.retrieve(*args, thumb_root=thumbs)
         space = querymap.retrieval_map(*args, result=out)
     except UserError as exc:
-        gr.Warning(str(exc))
-        return [], f"**Not searched:** {exc}", EMPTY, map_ui.EMPTY
+        gr.Warning(shown(str(exc)))
+        return [], f"**Not searched:** {shown(str(exc))}", EMPTY, map_ui.EMPTY
     items, rows = [], []
     for rank, r in enumerate(out["results"], 1):
         contrib = "  ".join(f"{name} {signed(c)}" for name, c in r["parts"].items())
