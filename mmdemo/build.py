@@ -84,6 +84,22 @@ def default_workers(n_items: int, batch_size: int) -> int:
     return min(4, cores - 1)
 
 
+DUPLICATE = "duplicate of an image already in the index"
+
+
+def admit(report: BuildReport, entry: Entry, sha1: str, reason: str | None, seen: set[str],
+          *held: Collection[str]) -> Item | None:
+    """The item a decoded entry becomes, or None when it is skipped (unreadable, or its content
+    is already in ``seen`` (this build) or ``held`` (the index)), recorded in the report."""
+    if reason is None and (sha1 in seen or any(sha1 in h for h in held)):
+        reason = DUPLICATE
+    if reason is not None:
+        report.skipped.append((entry.path, reason))
+        return None
+    seen.add(sha1)
+    return Item(sha1[:16], entry.path, sha1, entry.caption, entry.label, entry.source)
+
+
 def build(index: Index, entries: list[Entry], encoder, batch_size: int = 64, workers: int | None = None,
           progress: Callable[[int, int], None] | None = None, known: Collection[str] = (),
           thumb_root: Path | None = None) -> BuildReport:
@@ -104,15 +120,10 @@ def build(index: Index, entries: list[Entry], encoder, batch_size: int = 64, wor
     for batch in loader:
         ready, items = [], []
         for i, prepared, sha1, reason in batch:
-            entry = entries[i]
-            if reason is None and (sha1 in seen or sha1 in index._by_hash or sha1 in known):
-                reason = "duplicate of an image already in the index"
-            if reason is not None:
-                report.skipped.append((entry.path, reason))
-                continue
-            seen.add(sha1)
-            ready.append(prepared)
-            items.append(Item(sha1[:16], entry.path, sha1, entry.caption, entry.label, entry.source))
+            item = admit(report, entries[i], sha1, reason, seen, index._by_hash, known)
+            if item is not None:
+                ready.append(prepared)
+                items.append(item)
         if ready:
             added, _ = index.add(encoder.encode_prepared(ready), items)
             report.added += added

@@ -19,14 +19,12 @@ from typing import Any, Callable, Collection
 
 import numpy as np
 
-from mmdemo.build import DECODE_SIDE, BuildReport
+from mmdemo.build import DECODE_SIDE, BuildReport, admit
 from mmdemo.data import thumbs
 from mmdemo.data.gallery import Entry, is_image_name
 from mmdemo.data.images import open_with_hash
 from mmdemo.errors import UserError
-from mmdemo.index import Index, Item
-
-DUPLICATE = "duplicate of an image already in the index"
+from mmdemo.index import Index
 
 
 def batch_size_for(dim: int, gpu: bool) -> int:
@@ -145,17 +143,12 @@ def assemble(index: Index, entries: list[Entry], shard_dir: Path, report: BuildR
     rows = table.column("row").to_numpy()
     sha1s, reasons = table.column("sha1").to_pylist(), table.column("reason").to_pylist()
     emb = np.stack(table.column("embedding").to_numpy(zero_copy_only=False)).astype(np.float32)
-    keep, items, seen = [], [], set(index._by_hash) | set(known)
+    keep, items, seen = [], [], set()
     for j, (row, sha1, reason) in enumerate(zip(rows, sha1s, reasons)):
-        entry = entries[int(row)]
-        if not reason and sha1 in seen:
-            reason = DUPLICATE
-        if reason:
-            report.skipped.append((entry.path, reason))
-            continue
-        seen.add(sha1)
-        keep.append(j)
-        items.append(Item(sha1[:16], entry.path, sha1, entry.caption, entry.label, entry.source))
+        item = admit(report, entries[int(row)], sha1, reason or None, seen, index._by_hash, known)
+        if item is not None:
+            keep.append(j)
+            items.append(item)
     if keep:
         report.added += index.add(emb[keep], items)[0]
 
