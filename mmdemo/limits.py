@@ -23,6 +23,7 @@ MAX_K = 200
 MAX_WEIGHT = 10.0  # weights and term multipliers lie in [0, MAX_WEIGHT]
 MAX_NLIST = 65_536
 MAX_HNSW_M = 128
+MAX_TERM_SCAN = 200_000  # items an @id / @name term is looked up among (a scan of the items)
 
 
 def text(value: Any, what: str = "the text") -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import mmap
+import os
 import re
 import tempfile
 import threading
@@ -216,6 +217,7 @@ class OnDiskIndex:
         self.embeddings = np.load(folder / names["embeddings"], mmap_mode="r")
         if hasattr(mmap, "MADV_RANDOM"):  # rows are read scattered: no readahead into RSS
             self.embeddings._mmap.madvise(mmap.MADV_RANDOM)
+        self._rows_file = open(folder / names["embeddings"], "rb")  # candidates' rows: pread
         self.items = LazyItems(folder / names["items"], np.load(folder / names["offsets"], mmap_mode="r"),
                                make_item)
         self.vectors = faiss.read_index(str(folder / names["vectors"]), faiss.IO_FLAG_ONDISK_SAME_DIR)
@@ -254,7 +256,20 @@ class OnDiskIndex:
             positive = np.vstack([positive, mix / max(float(np.linalg.norm(mix)), 1e-8)])
         _, rows = self.vectors.search(positive, min(pool, len(self)))
         union = np.unique(rows[rows >= 0])
-        return Candidates(union, gpu.score(vectors, self.embeddings, union), exact=False)
+        return Candidates(union, gpu.score(vectors, self.read_rows(union)), exact=False)
+
+    def read_rows(self, rows: np.ndarray) -> np.ndarray:
+        """fp16 rows by ``pread``. Touching them through the map would map whole page-cache
+        folios around each row into this process: at 10M items, 9.7 GB of RSS after 20
+        queries (``bench/scale.py``), where reads keep it to the rows asked for."""
+        width = self.embeddings.shape[1] * self.embeddings.dtype.itemsize
+        out = np.empty((len(rows), self.embeddings.shape[1]), self.embeddings.dtype)
+        raw = out.view(np.uint8).reshape(len(rows), width)
+        fd, start = self._rows_file.fileno(), self.embeddings.offset
+        for j, r in enumerate(np.asarray(rows, np.int64).tolist()):
+            if os.preadv(fd, [raw[j]], start + r * width) != width:
+                raise UserError(f"index {self.manifest.name!r} is truncated on disk: rebuild it")
+        return out
 
     def add(self, *_):
         raise UserError(f"index {self.manifest.name!r} is on disk (read-only): rebuild it with the new files")

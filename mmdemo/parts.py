@@ -164,6 +164,9 @@ def image_term(encoder, ref: str, image: Any, idx: Index | None,
 
 def _row_of(idx: Index, ref: str) -> int | None:
     """The row of an item named by its id or its file name (``shape-0001.png``)."""
+    if len(idx) > limits.MAX_TERM_SCAN:  # a scan of millions of (on-disk) items per term
+        raise UserError(f"image terms name items of indexes of up to {limits.MAX_TERM_SCAN:,} items; "
+                        f"{idx.manifest.name!r} has {len(idx):,}: give the image itself (@image)")
     return next((i for i, it in enumerate(idx.items)
                  if ref in (it.id, it.path) or it.path.rsplit("/", 1)[-1] == ref), None)
 

@@ -31,19 +31,24 @@ def map_key(manifest: Manifest) -> str:
     return manifest.data or manifest.token
 
 
-def projection(idx: Index) -> tuple[spacemap.Projection, dict[str, int]]:
-    """The index's projection and its id -> row lookup; cached beside a saved index, in memory
-    only for an unsaved one (a private gallery writes nothing to the shared index folder)."""
+def projection(idx: Index) -> tuple[spacemap.Projection, list[str]]:
+    """The index's projection and the labels of the items it draws; cached beside a saved
+    index, in memory only for an unsaved one (a private gallery writes nothing to the shared
+    index folder). Only the drawn sample's items are read: an on-disk index stays on disk."""
     key = map_key(idx.manifest)
 
     def make():
         if _saved(idx):
-            proj = spacemap.load_or_fit(paths.index_dir() / idx.manifest.name, key, idx.embeddings)
+            proj = spacemap.load_or_fit(paths.index_dir() / idx.manifest.name, key, idx.embeddings, MAX_POINTS)
         else:
-            proj = spacemap.fit(idx.embeddings)
-        return proj, {it.id: row for row, it in enumerate(idx.items)}
+            proj = spacemap.fit(idx.embeddings, MAX_POINTS)
+        return proj, [_label(idx.items[int(r)]) for r in proj.rows]
 
     return _PROJECTIONS.get_or_make((idx.manifest.name, key, len(idx)), make)
+
+
+def _label(item) -> str:
+    return item.label or item.caption or item.id
 
 
 def _saved(idx: Index) -> bool:
@@ -74,13 +79,15 @@ def query_points(proj: spacemap.Projection, parts: list[fusion.Part], weights: S
     return points
 
 
-def _items(proj: spacemap.Projection, labels: list[str], extra_rows: Sequence[int] = ()) -> dict:
-    rows = spacemap.shown_rows(len(labels), MAX_POINTS)
-    if len(rows) < len(labels) and len(extra_rows):
-        rows = np.union1d(rows, np.asarray(extra_rows, np.int64))
-    xy = proj.coords[rows]
-    return {"rows": rows.tolist(), "x": np.round(xy[:, 0], 5).tolist(), "y": np.round(xy[:, 1], 5).tolist(),
-            "label": [labels[r] for r in rows]}
+def _items(proj: spacemap.Projection, labels: list[str], extra: Sequence[tuple[int, np.ndarray, str]] = ()) -> dict:
+    """The drawn items, plus ``extra`` (row, point, label) ones the sample left out (the top-k)."""
+    drawn = set(proj.rows.tolist())
+    more = [e for e in extra if e[0] not in drawn]
+    rows, names = proj.rows.tolist() + [e[0] for e in more], labels + [e[2] for e in more]
+    xy = np.vstack([proj.coords, *[e[1][None] for e in more]]) if more else proj.coords
+    order = np.argsort(rows, kind="stable")
+    return {"rows": [rows[i] for i in order], "x": np.round(xy[order, 0], 5).tolist(),
+            "y": np.round(xy[order, 1], 5).tolist(), "label": [names[i] for i in order]}
 
 
 def retrieval_map(index: str | Index | None = None, image: Any = None, text: str | None = None,
@@ -103,8 +110,7 @@ def retrieval_map(index: str | Index | None = None, image: Any = None, text: str
     else:
         idx = service.get_index(result["index"] if result else index or service.default_index_name(
             model or service.DEFAULT_MODEL))
-    proj, rows_of = projection(idx)
-    labels = [it.label or it.caption or it.id for it in idx.items]
+    proj, labels = projection(idx)
     out = {"index": idx.manifest.name, "generation": map_key(idx.manifest), "projection": "pca",
            "explained": [round(float(v), 4) for v in proj.explained], "queries": [], "top": []}
     if not result:
@@ -118,11 +124,12 @@ def retrieval_map(index: str | Index | None = None, image: Any = None, text: str
         out["queries"] = query_points(proj, built.parts, fusion.part_weights(built.parts, kinds), learned)
     else:
         out["queries"] = query_points(proj, built.parts, [p["weight"] for p in result["parts"]])
-    top_rows = [rows_of[r["id"]] for r in result["results"]]
-    out["top"] = [{"rank": i + 1, "id": r["id"], "row": row, "x": round(float(proj.coords[row, 0]), 5),
-                   "y": round(float(proj.coords[row, 1]), 5)}
-                  for i, (r, row) in enumerate(zip(result["results"], top_rows))]
-    return {**out, "items": _items(proj, labels, top_rows)}
+    rows = [r["row"] for r in result["results"]]
+    xy = proj.place(idx.embeddings[np.asarray(rows, np.int64)]) if rows else np.zeros((0, 2))
+    out["top"] = [{"rank": i + 1, "id": r["id"], "row": row, "x": round(float(p[0]), 5), "y": round(float(p[1]), 5)}
+                  for i, (r, row, p) in enumerate(zip(result["results"], rows, xy))]
+    extra = [(row, p, r["label"] or r["caption"] or r["id"]) for r, row, p in zip(result["results"], rows, xy)]
+    return {**out, "items": _items(proj, labels, extra)}
 
 
 def classification_map(image: Any = None, labels: str | Sequence[str] = "", text: str | None = None,

@@ -96,7 +96,7 @@ def retrieve(index: str | Index | None = None, image: Any = None, text: str | No
     for row, score, contrib in zip(fused.rows, fused.scores, fused.contributions):
         item = idx.items[int(row)]
         shown = gallery.display_file(item.path, item.sha1, thumb_root)
-        results.append({"id": item.id, "name": item.path.rsplit("/", 1)[-1], "path": item.path,
+        results.append({"id": item.id, "row": int(row), "name": item.path.rsplit("/", 1)[-1], "path": item.path,
                         "file": str(shown) if shown else None, "score": round(float(score), 6),
                         "parts": {p.name: round(float(c), 6) for p, c in zip(built.parts, contrib)},
                         "caption": item.caption, "label": item.label})

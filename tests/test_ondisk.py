@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mmdemo import fusion, gpu, ondisk, synthetic
+from mmdemo import fusion, gpu, ondisk, querymap, spacemap, synthetic
 from mmdemo.index import Index, Item
 from mmdemo.manifest import Manifest
 from mmdemo.fusion import Part
@@ -71,6 +71,28 @@ def test_fused_query_recall_vs_exact(built):
         for row, score in zip(got.rows.tolist(), got.scores.tolist()):  # re-scored exactly
             assert row not in exact_of or abs(exact_of[row] - score) < 1e-5
     assert hits / 200 >= 0.9, hits / 200
+
+
+def test_rows_are_read_exactly_without_the_map(built):
+    root, emb, _ = built
+    idx = Index.load("big", root)
+    rows = np.array([0, 5, 4_999, 5_000, N - 1])
+    np.testing.assert_array_equal(idx.read_rows(rows), emb[rows].astype(np.float16))
+    assert idx.read_rows(np.zeros(0, np.int64)).shape == (0, DIM)
+
+
+def test_map_of_an_on_disk_index_reads_only_its_sample(built):
+    root, emb, _ = built
+    idx = Index.load("big", root)
+    proj, labels = querymap.projection(idx)
+    assert len(proj.rows) == len(proj.coords) == len(labels) == querymap.MAX_POINTS < N and proj.count == N
+    assert labels[:3] == [f"c{r}" for r in proj.rows[:3]]
+    np.testing.assert_allclose(proj.coords[:5], proj.place(emb[proj.rows[:5]].astype(np.float16)), atol=1e-4)
+    outside = next(r for r in range(N) if r not in set(proj.rows.tolist()))  # a top result the sample missed
+    items = querymap._items(proj, labels, [(outside, np.array([0.5, -0.5]), "top")])
+    assert outside in items["rows"] and items["rows"] == sorted(items["rows"])
+    assert items["label"][items["rows"].index(outside)] == "top" and len(items["rows"]) == querymap.MAX_POINTS + 1
+    assert spacemap.fit(emb[:3]).rows.tolist() == [0, 1, 2]  # a small index: every item drawn
 
 
 def test_torch_scoring_matches_numpy():

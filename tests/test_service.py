@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mmdemo import fusion, service
+from mmdemo import fusion, limits, service
 from mmdemo.data import gallery
 from mmdemo.errors import UserError
 from mmdemo.index import Index
@@ -86,7 +86,7 @@ def test_delta_guesses_the_source_from_the_image(bundled_index):
     assert typed["source"] == "green"
 
 
-def test_multi_term_query(bundled_index):
+def test_multi_term_query(bundled_index, monkeypatch):
     expr = f"2:a yellow one + @{bundled('shape-0005.png')} - circle"
     with pytest.raises(UserError, match="server paths are not accepted"):  # API and UI: no paths
         service.retrieve(expression=expr, k=5)
@@ -105,6 +105,9 @@ def test_multi_term_query(bundled_index):
     by_id = service.retrieve(expression=f"2:a yellow one + @{item_id} - circle", k=5)
     assert [r["id"] for r in by_name["results"]] == [r["id"] for r in by_id["results"]]
     assert by_id["results"][0]["id"] == out["results"][0]["id"]
+    monkeypatch.setattr(limits, "MAX_TERM_SCAN", 100)  # a bigger index is not scanned per term
+    with pytest.raises(UserError, match="up to 100 items"):
+        service.retrieve(expression=f"a yellow one + @{item_id}", k=5)
 
 
 @pytest.mark.parametrize("kwargs, message", [
