@@ -155,6 +155,10 @@ def write(folder: Path, manifest: Manifest, embeddings: np.ndarray, items: Itera
     return new
 
 
+def read_only(name: str) -> UserError:
+    return UserError(f"index {name!r} is on disk (read-only): rebuild it with the new files")
+
+
 def files(data: str) -> dict[str, str]:
     return {**manifest_mod.files(data), "ivfdata": f"ivfdata-{data}.ivfdata", "offsets": f"offsets-{data}.npy"}
 
@@ -272,7 +276,7 @@ class OnDiskIndex:
         return out
 
     def add(self, *_):
-        raise UserError(f"index {self.manifest.name!r} is on disk (read-only): rebuild it with the new files")
+        raise read_only(self.manifest.name)
 
     remove = add
     save = add

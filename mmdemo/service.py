@@ -193,6 +193,8 @@ def _build(name: str, encoder, entries: list[gallery.Entry], factory: str | None
     on_disk = None  # a snapshot, to skip files already indexed; the merge below re-reads it locked
     if append and name in {m.name for m in list_indexes()}:
         on_disk = Index.load(name, model=encoder.spec, fingerprint=encoder.fingerprint)
+        if on_disk.manifest.storage == ondisk.ONDISK:  # refused before encoding, not after
+            raise ondisk.read_only(name)
     staged = Index.create(name, encoder.spec, encoder.fingerprint, encoder.dim, "Flat")
     report = run(staged, entries, encoder, progress=progress, known=on_disk._by_hash if on_disk else ())
     if len(staged) == 0 and on_disk is None:

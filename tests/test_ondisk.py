@@ -95,6 +95,19 @@ def test_map_of_an_on_disk_index_reads_only_its_sample(built):
     assert spacemap.fit(emb[:3]).rows.tolist() == [0, 1, 2]  # a small index: every item drawn
 
 
+def test_appending_to_an_on_disk_index_is_refused_before_encoding(builtin, monkeypatch):
+    from mmdemo import build, paths, service
+
+    n = ondisk.MIN_ONDISK
+    emb = synthetic.clustered(n, builtin.dim, n_clusters=20)
+    items = ({"id": f"{i:016x}", "path": f"img/{i}.jpg", "sha1": f"{i:040x}"} for i in range(n))
+    ondisk.write(paths.index_dir() / "big-builtin", Manifest("big-builtin", builtin.spec, builtin.fingerprint,
+                 builtin.dim, ""), emb, items, ondisk.plan(n, builtin.dim, 1 << 20))
+    monkeypatch.setattr(build, "build", lambda *a, **k: pytest.fail("encoded before refusing"))
+    with pytest.raises(Exception, match="read-only"):
+        service.build_index("big-builtin", "bundled", "builtin", append=True)
+
+
 def test_torch_scoring_matches_numpy():
     pytest.importorskip("torch")
     emb = synthetic.clustered(3000, 32, n_clusters=10).astype(np.float16)
