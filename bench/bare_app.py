@@ -17,26 +17,37 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ch
 
 import argparse
 import copy
+import shutil
 
 import gradio as gr
 import numpy as np
 
-from mmdemo import service
+from mmdemo import access, service
 from mmdemo.data import gallery
 from mmdemo.ui import retrieve
 from mmdemo.ui.app import CSS
+from mmdemo.ui.common import settings_from_env
 from mmdemo.ui.retrieve import COLUMN_WIDTHS
 
 QUERY = dict(text="make it blue", negative="", w_image=0.4, w_negative=0.5, fusion="early", quality=False,
              k=12, threshold=-1, expression="", source="")
+SETTINGS = settings_from_env()
+
+
+def query_image() -> str:
+    """The example image as an upload: handlers take files from gradio's upload folder only."""
+    image = access.upload_dir() / "bare-app" / "shape-0001.png"
+    if not image.is_file():
+        image.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(gallery.bundled_dir() / "shape-0001.png", image)
+    return str(image)
 
 
 def outputs(w_text: float) -> tuple:
     """Exactly what mmdemo's Retrieve handler returns for the example at this text weight."""
-    image = str(gallery.bundled_dir() / "shape-0001.png")
     q = {**QUERY, "w_text": w_text}
-    return retrieve.search("bundled", image, q["text"], q["negative"], q["w_image"], q["w_text"],
-                           q["w_negative"], q["fusion"], q["quality"], q["k"], q["threshold"],
+    return retrieve.search(SETTINGS, "bundled", query_image(), q["text"], q["negative"], q["w_image"],
+                           q["w_text"], q["w_negative"], q["fusion"], q["quality"], q["k"], q["threshold"],
                            q["expression"], q["source"])
 
 
