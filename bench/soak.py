@@ -51,7 +51,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="mmdemo-soak-"))
     os.environ.update(MMDEMO_INDEX_DIR=str(tmp / "indexes"), MMDEMO_CACHE_DIR=str(tmp / "cache"),
                       MMDEMO_CACHE_MB=str(a.cache_mb))
-    from mmdemo import encoders, service
+    from mmdemo import encoders, parts, service
     from mmdemo.index import Index, Item
 
     encoder = encoders.load("builtin")
@@ -63,7 +63,7 @@ def main() -> None:
     idx.save()
     del idx, x
     colours, shapes = ["red", "blue", "green", "pink", "yellow"], ["circle", "star", "square", "shirt"]
-    caches = {"embeddings": service._EMBEDDINGS, "candidates": service._CANDIDATES, "indexes": service._INDEXES}
+    caches = {"embeddings": parts._EMBEDDINGS, "candidates": service._CANDIDATES, "indexes": service._INDEXES}
     curve, start = [], time.perf_counter()
     for i in range(1, a.requests + 1):
         service.retrieve("soak", image=png(rng), text=f"a {colours[i % 5]} {shapes[i % 4]}, query {i}",
