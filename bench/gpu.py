@@ -84,6 +84,9 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=1024)
     p.add_argument("--json", action="store_true")
     a = p.parse_args()
+    if not torch.cuda.is_available():
+        sys.exit("bench/gpu.py measures a CUDA device and this machine has none "
+                 "(bench/gpu_score.py also runs on a CPU)")
     out = {"device": torch.cuda.get_device_name(0), "scoring": scoring(a.items, a.dim)}
     print(json.dumps(out), flush=True)
     out["build"] = throughput(a.model, a.images, a.batch)
