@@ -75,6 +75,16 @@ def test_private_thumbnails_are_served_but_never_taken_as_uploads(tmp_path, monk
     assert any(root.is_relative_to(p) for p in access.served_paths())
 
 
+def test_thumbnail_folders_left_by_a_previous_process_are_swept_once_idle(tmp_path):
+    import os
+
+    (tmp_path / "old").mkdir()
+    (tmp_path / "fresh").mkdir()
+    os.utime(tmp_path / "old", (time.time() - 100, time.time() - 100))
+    sessions.Galleries(tmp_path, sessions.Limits(idle_s=50))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh"]
+
+
 def test_private_galleries_caps_idle_eviction_and_global_cap(tmp_path, builtin):
     def make():
         return Index.create(sessions.PRIVATE, builtin.spec, builtin.fingerprint, builtin.dim, "Flat")
