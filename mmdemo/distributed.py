@@ -11,6 +11,7 @@ cluster (every node then needs mmdemo installed and the source files at the same
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import tempfile
 import time
@@ -161,10 +162,8 @@ def build(index: Index, entries: list[Entry], encoder, address: str | None = Non
     if encoder.fingerprint != index.manifest.fingerprint:
         raise UserError(f"index {index.manifest.name!r} belongs to model {index.manifest.model!r}, "
                         f"not {encoder.spec!r}")
-    try:
-        import ray  # noqa: F401
-    except ImportError:
-        raise UserError("--engine ray needs Ray Data: pip install 'ray[data]'") from None
+    if importlib.util.find_spec("ray") is None:
+        raise UserError("--engine ray needs Ray Data: pip install 'ray[data]'")
     report = BuildReport(index.manifest.name, total=len(entries))
     start(address)
     began = time.perf_counter()
