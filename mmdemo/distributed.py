@@ -2,8 +2,9 @@
 
     files (row, path) ──► decode tasks (bytes → prepared input, one image at a time; a bad
     file becomes a row with its reason) ──► encoder actor pool (one GPU per actor when the
-    cluster has GPUs) ──► parquet shards (row, sha1, reason, embedding) ──► assembled here
-    in row order, so items, embeddings and search results match the in-process build.
+    cluster has GPUs) ──► parquet shards (row, sha1, reason, fp16 embedding) ──► assembled
+    here one shard at a time, in row order, so items, embeddings and search results match
+    the in-process build.
 
 Without ``address`` Ray starts locally with this machine's cores; with one it joins that
 cluster (every node then needs mmdemo installed and the source files at the same paths).
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Collection
@@ -21,6 +21,7 @@ from typing import Any, Callable, Collection
 import numpy as np
 
 from mmdemo.build import DECODE_SIDE, BuildReport, admit
+from mmdemo import staging
 from mmdemo.data import thumbs
 from mmdemo.data.gallery import Entry, is_image_name
 from mmdemo.data.images import open_with_hash
@@ -63,7 +64,8 @@ class Decode:
 
 
 class Encode:
-    """Ray Data actor: holds one loaded encoder; encodes the rows that decoded."""
+    """Ray Data actor: holds one loaded encoder; encodes the rows that decoded, as float16
+    (what the index stores: half the bytes to move and to keep in shards)."""
 
     def __init__(self, spec: str, fingerprint: str, threads: int | None = None):
         import torch
@@ -79,7 +81,7 @@ class Encode:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
         ok = np.flatnonzero(batch["reason"] == "")
-        emb = np.zeros((len(batch["row"]), self.encoder.dim), np.float32)
+        emb = np.zeros((len(batch["row"]), self.encoder.dim), np.float16)
         if len(ok):
             prepared = [self.torch.from_numpy(p) for p in batch["pixels"][ok]]
             emb[ok] = self.encoder.encode_prepared(prepared)
@@ -135,23 +137,35 @@ def encode(entries: list[Entry], encoder, out_dir: Path, batch_size: int | None 
 
 
 def assemble(index: Index, entries: list[Entry], shard_dir: Path, report: BuildReport,
-             known: Collection[str] = ()) -> None:
+             known: Collection[str] = (), chunk: int = 8192) -> None:
     """Add the shards' embeddings to ``index`` in file order; duplicates and failures are
-    skipped exactly as ``build.build`` skips them."""
+    skipped exactly as ``build.build`` skips them. Shards arrive in any order: each is read on
+    its own into a row-indexed float16 file, so the driver holds one shard, not the collection."""
     import pyarrow.parquet as pq
 
-    table = pq.read_table(shard_dir).sort_by("row")
-    rows = table.column("row").to_numpy()
-    sha1s, reasons = table.column("sha1").to_pylist(), table.column("reason").to_pylist()
-    emb = np.stack(table.column("embedding").to_numpy(zero_copy_only=False)).astype(np.float32)
-    keep, items, seen = [], [], set()
-    for j, (row, sha1, reason) in enumerate(zip(rows, sha1s, reasons)):
-        item = admit(report, entries[int(row)], sha1, reason or None, seen, index._by_hash, known)
-        if item is not None:
-            keep.append(j)
-            items.append(item)
-    if keep:
-        report.added += index.add(emb[keep], items)[0]
+    n = len(entries)
+    rows16 = np.lib.format.open_memmap(shard_dir / "rows.npy", mode="w+", dtype=np.float16,
+                                       shape=(max(1, n), index.manifest.dim))
+    sha1s, reasons, got = np.zeros(n, "S40"), {}, np.zeros(n, bool)
+    for shard in sorted(shard_dir.glob("*.parquet")):
+        table = pq.read_table(shard)
+        rows = table.column("row").to_numpy()
+        got[rows] = True
+        rows16[rows] = np.stack(table.column("embedding").to_numpy(zero_copy_only=False))
+        sha1s[rows] = table.column("sha1").to_pylist()
+        reasons.update((int(r), why) for r, why in zip(rows, table.column("reason").to_pylist()) if why)
+    if not got.all():
+        raise RuntimeError(f"the Ray pipeline returned {int(got.sum())} of {n} rows")
+    seen: set[str] = set()
+    for s in range(0, n, chunk):
+        keep, items = [], []
+        for row in range(s, min(n, s + chunk)):
+            item = admit(report, entries[row], sha1s[row].decode(), reasons.get(row), seen, index._by_hash, known)
+            if item is not None:
+                keep.append(row)
+                items.append(item)
+        if keep:
+            report.added += index.add(rows16[keep].astype(np.float32), items)[0]
 
 
 def build(index: Index, entries: list[Entry], encoder, address: str | None = None,
@@ -167,8 +181,8 @@ def build(index: Index, entries: list[Entry], encoder, address: str | None = Non
     report = BuildReport(index.manifest.name, total=len(entries))
     start(address)
     began = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="mmdemo-shards-") as tmp:
-        encode(entries, encoder, Path(tmp) / "shards", batch_size, progress=progress)
-        assemble(index, entries, Path(tmp) / "shards", report, known)
+    with staging.scratch() as tmp:  # beside the indexes: shards can be as big as the index
+        encode(entries, encoder, tmp / "shards", batch_size, progress=progress)
+        assemble(index, entries, tmp / "shards", report, known)
     report.seconds = time.perf_counter() - began
     return report

@@ -18,7 +18,7 @@ import numpy as np
 
 from mmdemo import build as build_mod
 from mmdemo import classify as cls
-from mmdemo import caches, encoders, fusion, limits, ondisk, paths, sessions
+from mmdemo import caches, encoders, fusion, limits, ondisk, paths, sessions, staging
 from mmdemo.data import gallery, uploads
 from mmdemo.errors import UserError
 from mmdemo.index import Index, delete_index, list_indexes, read_manifest, update, validate_name
@@ -195,28 +195,27 @@ def _build(name: str, encoder, entries: list[gallery.Entry], factory: str | None
         on_disk = Index.load(name, model=encoder.spec, fingerprint=encoder.fingerprint)
         if on_disk.manifest.storage == ondisk.ONDISK:  # refused before encoding, not after
             raise ondisk.read_only(name)
-    staged = Index.create(name, encoder.spec, encoder.fingerprint, encoder.dim, "Flat")
-    report = run(staged, entries, encoder, progress=progress, known=on_disk._by_hash if on_disk else ())
-    if len(staged) == 0 and on_disk is None:
-        raise UserError(f"no image in the source could be read; {len(report.skipped)} skipped, e.g. "
-                        f"{report.skipped[0][0]}: {report.skipped[0][1]}" if report.skipped else "no images")
-
-    big = None if append else ondisk.plan(len(staged), encoder.dim, ondisk.parse_bytes(max_memory))
-    if big is not None:  # over the memory budget: IVF-PQ and fp16 embeddings served from disk
-        m = ondisk.write(paths.index_dir() / name, staged.manifest, staged.embeddings,
-                         (asdict(it) for it in staged.items), big)
-        forget_index(name)
-        return {**report.as_dict(), "count": m.count, "model": encoder.spec, "factory": m.factory}
+    manifest = Index.create(name, encoder.spec, encoder.fingerprint, encoder.dim).manifest
+    with staging.staging(manifest, len(entries)) as staged:  # RAM stays one batch, any size
+        report = run(staged, entries, encoder, progress=progress, known=on_disk._by_hash if on_disk else ())
+        if len(staged) == 0 and on_disk is None:
+            raise UserError(f"no image in the source could be read; {len(report.skipped)} skipped, e.g. "
+                            f"{report.skipped[0][0]}: {report.skipped[0][1]}" if report.skipped else "no images")
+        big = None if append else ondisk.plan(len(staged), encoder.dim, ondisk.parse_bytes(max_memory))
+        if big is not None:  # over the memory budget: IVF-PQ and fp16 embeddings served from disk
+            m = ondisk.write(paths.index_dir() / name, staged.manifest, staged.embeddings,
+                             (asdict(it) for it in staged.items), big)
+            forget_index(name)
+            return {**report.as_dict(), "count": m.count, "model": encoder.spec, "factory": m.factory}
+        fresh = staged.to_index("Flat" if append else factory)
 
     def merge(current: Index | None) -> Index:  # runs under the index's writer lock
         if append and current is not None:
-            _, dup = current.add(staged.embeddings, staged.items)  # added meanwhile by another writer
+            _, dup = current.add(fresh.embeddings, fresh.items)  # added meanwhile by another writer
             report.added -= len(dup)
             report.skipped.extend((it.path, "duplicate of an image already in the index") for it in dup)
             return current
-        staged.manifest.factory = factory or ""  # "" picks by final size
-        staged.vectors = staged._build_faiss()
-        return staged
+        return fresh
 
     idx = update(name, merge, fingerprint=encoder.fingerprint) if append else merge(None)
     if not append:

@@ -59,3 +59,53 @@ def test_ray_build_matches_in_process(builtin, folder, ray_local):
     assert seen and seen[-1] == (23, 23)
     for q in (0, 7, 13):
         assert list(remote.search(local.embeddings[q], 5)[0]) == list(local.search(local.embeddings[q], 5)[0])
+
+
+def test_shards_are_assembled_in_file_order_from_any_arrival_order(tmp_path):
+    """Shards arrive as the pipeline finishes them; the index gets file order, duplicates and
+    failures skipped as in process, one shard read at a time into a staging."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mmdemo import distributed, staging
+    from mmdemo.build import BuildReport
+    from mmdemo.data.gallery import Entry
+    from mmdemo.index import Index
+
+    n, dim = 10, 8
+    emb = np.random.default_rng(0).standard_normal((n, dim)).astype(np.float16)
+    sha1 = [f"{i:040x}" for i in range(n)]
+    sha1[8] = sha1[1]  # a duplicate of an earlier file
+    reason = ["cannot read image" if i == 4 else "" for i in range(n)]
+    entries = [Entry(tmp_path / f"{i}.png", f"{i}.png") for i in range(n)]
+    shard_dir = tmp_path / "shards"
+    shard_dir.mkdir()
+    for k, rows in enumerate(([6, 7, 8, 9], [0, 1, 2], [3, 4, 5])):
+        pq.write_table(pa.table({"row": rows, "sha1": [sha1[r] for r in rows], "reason": [reason[r] for r in rows],
+                                 "embedding": [emb[r].tolist() for r in rows]}), shard_dir / f"part-{k:05d}.parquet")
+    manifest = Index.create("asm", "synthetic", "fp", dim).manifest
+    report = BuildReport("asm", total=n)
+    with staging.staging(manifest, n) as st:
+        distributed.assemble(st, entries, shard_dir, report, chunk=4)
+        got = st.to_index()
+    keep = [0, 1, 2, 3, 5, 6, 7, 9]
+    assert [it.path for it in got.items] == [f"{i}.png" for i in keep] and report.added == len(keep)
+    assert got.embeddings.tobytes() == emb[keep].astype(np.float32).tobytes()
+    assert dict(report.skipped) == {"4.png": "cannot read image", "8.png": "duplicate of an image already in the index"}
+
+    (shard_dir / "part-00002.parquet").unlink()
+    with pytest.raises(RuntimeError, match="7 of 10 rows"):
+        distributed.assemble(Index.create("x", "synthetic", "fp", dim, "Flat"), entries, shard_dir,
+                             BuildReport("x", total=n))
+
+
+def test_build_index_on_ray_equals_in_process(builtin, folder, ray_local):
+    """Through the service (staged on disk, then saved), both engines save the same index."""
+    from mmdemo import service
+
+    local = service.build_index("eng-local", str(folder), "builtin")
+    ray_ = service.build_index("eng-ray", str(folder), "builtin", engine="ray")
+    assert (ray_["count"], ray_["added"], len(ray_["skipped"])) == (local["count"], local["added"], 3)
+    a, b = service.get_index("eng-local"), service.get_index("eng-ray")
+    assert [it.id for it in b.items] == [it.id for it in a.items]
+    assert np.mean(a.embeddings == b.embeddings) > 0.99

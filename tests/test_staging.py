@@ -1,0 +1,72 @@
+"""Builds stage their rows on disk: same index as appending in memory, no scratch left behind."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from mmdemo import ondisk, paths, service, staging, synthetic
+from mmdemo.index import Index, Item
+
+
+def _items(n: int, start: int = 0) -> list[Item]:
+    return [Item(f"{i:016x}", f"img/{i}.png", f"{i:040x}", caption=f"c{i}", label="l") for i in range(start, start + n)]
+
+
+def _scratch_left() -> list[str]:
+    return [p.name for p in paths.index_dir().glob(staging.PREFIX + "*")]
+
+
+def test_staging_gives_the_index_appending_in_memory_gives():
+    emb = synthetic.clustered(300, 32, n_clusters=5)
+    memory = Index.create("m", "synthetic", "fp", 32, "Flat")
+    manifest = Index.create("s", "synthetic", "fp", 32).manifest
+    with staging.staging(manifest, 300) as st:
+        for s in range(0, 300, 128):
+            assert st.add(emb[s:s + 128], _items(len(emb[s:s + 128]), s)) == (len(emb[s:s + 128]), [])
+            memory.add(emb[s:s + 128], _items(len(emb[s:s + 128]), s))
+        assert len(st) == 300 and st.embeddings.dtype == np.float16
+        with pytest.raises(ValueError, match="do not fit"):
+            st.add(emb[:1], _items(1, 999))
+        staged = st.to_index()
+    assert staged.embeddings.tobytes() == memory.embeddings.tobytes()  # both rounded through fp16 once
+    assert staged.items == memory.items and staged.manifest.count == 300
+    assert staged.search(emb[7], 5)[0].tolist() == memory.search(emb[7], 5)[0].tolist()
+    assert not _scratch_left()
+
+
+def test_scratch_sweeps_folders_of_dead_processes_only():
+    root = paths.index_dir()
+    dead, live = root / f"{staging.PREFIX}999999999-x", root / f"{staging.PREFIX}{os.getppid()}-y"
+    dead.mkdir(parents=True)
+    live.mkdir()
+    with staging.scratch() as mine:
+        assert mine.is_dir() and mine.name.startswith(f"{staging.PREFIX}{os.getpid()}-")
+        assert not dead.exists() and live.exists()
+    assert not mine.exists()
+    live.rmdir()
+
+
+def test_build_over_the_memory_budget_is_served_from_disk(builtin, monkeypatch):
+    """A real build (bundled images, the built-in model) past ``--max-memory`` is an IVF-PQ
+    index on disk with the in-memory build's items and fp16 rows, and leaves no scratch."""
+    small = service.build_index("stage-mem", "bundled", "builtin")
+    monkeypatch.setattr(ondisk, "MIN_ONDISK", 256)  # the bundled 440 images count as big
+    big = service.build_index("stage-disk", "bundled", "builtin", max_memory="512k")
+    assert big["factory"].startswith("IVF") and big["count"] == small["count"] == big["added"]
+    mem, disk = service.get_index("stage-mem"), service.get_index("stage-disk")
+    assert disk.manifest.storage == ondisk.ONDISK
+    assert [it.id for it in disk.items] == [it.id for it in mem.items]
+    assert np.asarray(disk.embeddings, np.float32).tobytes() == mem.embeddings.tobytes()
+    top = service.retrieve("stage-disk", expression=f"@{mem.items[5].id}", k=1)["results"]
+    assert top[0]["id"] == mem.items[5].id
+    assert not _scratch_left()
+
+
+def test_a_failed_build_leaves_no_scratch(tmp_path):
+    (tmp_path / "a.png").write_bytes(b"not an image")
+    with pytest.raises(Exception, match="no image in the source could be read"):
+        service.build_index("stage-none", str(tmp_path), "builtin")
+    assert not _scratch_left()
