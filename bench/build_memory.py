@@ -1,5 +1,5 @@
 """A real build's peak memory as the collection grows: ``mmdemo build-index`` in a child process
-over N distinct images, its peak RSS (VmHWM) and the bytes each further item costs.
+over N distinct images, its peak RSS (``ru_maxrss``) and the bytes each further item costs.
 
     python bench/build_memory.py --items 20000 80000 [--max-memory 1M] [--model builtin] [--json]
 
@@ -28,9 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def make_images(n: int, folder: Path) -> Path:
     """``n`` distinct images and a file listing them (reused across sizes)."""
-    rng = np.random.default_rng(0)
-    have = sorted(folder.glob("*.png"))
-    for i in range(len(have), n):
+    for i in range(len(list(folder.glob("*.png"))), n):
+        rng = np.random.default_rng(i)
         Image.fromarray(rng.integers(0, 255, (6, 6, 3), np.uint8)).resize((48, 48)).save(folder / f"{i:07d}.png")
     listing = folder.parent / f"list-{n}.txt"
     listing.write_text("".join(f"{folder / f'{i:07d}.png'}\n" for i in range(n)))
@@ -38,26 +37,22 @@ def make_images(n: int, folder: Path) -> Path:
 
 
 def build(listing: Path, name: str, model: str, max_memory: str | None, index_dir: Path) -> dict:
-    """Run the CLI build in a child, polling its peak RSS (VmHWM) until it exits."""
+    """Run the CLI build in a child; its peak RSS is the ``ru_maxrss`` that ``wait4`` reports."""
     cmd = [sys.executable, "-m", "mmdemo", "build-index", "--source", str(listing), "--name", name,
            "--model", model, "--json"] + (["--max-memory", max_memory] if max_memory else [])
     env = {**os.environ, "MMDEMO_INDEX_DIR": str(index_dir), "PYTHONPATH": str(ROOT)}
     began = time.perf_counter()
-    child = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = 0
-    while child.poll() is None:
-        try:
-            status = Path(f"/proc/{child.pid}/status").read_text()
-            peak = max(peak, int(status.split("VmHWM:")[1].split()[0]))
-        except (OSError, IndexError):
-            pass
-        time.sleep(0.2)
-    out, err = child.communicate()
-    if child.returncode:
-        raise SystemExit(f"build failed: {err.strip().splitlines()[-1:]}")
-    report = json.loads(out)
-    return {"items": report["count"], "factory": report["factory"], "seconds": round(time.perf_counter() - began, 1),
-            "peak_rss_mb": round(peak / 1024, 1)}
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as log:
+        child = subprocess.Popen(cmd, env=env, stdout=out, stderr=log, text=True)
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - began
+        out.seek(0)
+        log.seek(0)
+        if os.waitstatus_to_exitcode(status):
+            raise SystemExit(f"build failed: {log.read().strip().splitlines()[-1:]}")
+        report = json.load(out)
+    return {"items": report["count"], "factory": report["factory"], "seconds": round(seconds, 1),
+            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
 
 
 def main() -> None:

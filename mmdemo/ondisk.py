@@ -15,14 +15,17 @@ tens of MB whatever the size. Serving RAM is then the pages queries touch.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import math
 import mmap
 import os
 import re
+import sys
 import tempfile
 import threading
 import uuid
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
@@ -146,13 +149,35 @@ def write(folder: Path, manifest: Manifest, embeddings: np.ndarray, items: Itera
                 del shard, block
                 if progress:
                     progress(min(count, s + SHARD_ROWS), count)
-            merge_ondisk(trained, shard_files, str(folder / names["ivfdata"]))
+            with _c_stdout_to_stderr():
+                merge_ondisk(trained, shard_files, str(folder / names["ivfdata"]))
         locks.atomic_write(folder / names["vectors"], lambda p: faiss.write_index(trained, str(p)))
         new = Manifest(**{**asdict(manifest), "factory": plan_.factory, "count": count, "generation": gen,
                           "token": token, "data": data, "storage": ONDISK, "updated": manifest_mod.now(),
                           "format_version": manifest_mod.FORMAT_VERSION})
         manifest_mod.write(folder, new)
     return new
+
+
+_STDOUT = threading.Lock()
+
+
+@contextmanager
+def _c_stdout_to_stderr() -> Iterator[None]:
+    """FAISS's on-disk lists ``printf`` each resize to stdout, which would corrupt a
+    ``build-index --json`` answer: C-level stdout goes to stderr meanwhile."""
+    with _STDOUT:
+        libc = ctypes.CDLL(None)
+        sys.stdout.flush()
+        libc.fflush(None)
+        saved = os.dup(1)
+        os.dup2(2, 1)
+        try:
+            yield
+        finally:
+            libc.fflush(None)
+            os.dup2(saved, 1)
+            os.close(saved)
 
 
 def read_only(name: str) -> UserError:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
 import pytest
 
-from mmdemo import ondisk, paths, service, staging, synthetic
+from mmdemo import cli, ondisk, paths, service, staging, synthetic
 from mmdemo.index import Index, Item
 
 
@@ -49,12 +50,17 @@ def test_scratch_sweeps_folders_of_dead_processes_only():
     live.rmdir()
 
 
-def test_build_over_the_memory_budget_is_served_from_disk(builtin, monkeypatch):
+def test_build_over_the_memory_budget_is_served_from_disk(builtin, monkeypatch, capfd):
     """A real build (bundled images, the built-in model) past ``--max-memory`` is an IVF-PQ
-    index on disk with the in-memory build's items and fp16 rows, and leaves no scratch."""
+    index on disk with the in-memory build's items and fp16 rows, and leaves no scratch; the
+    CLI's ``--json`` answer stays JSON (FAISS printfs its list resizes)."""
     small = service.build_index("stage-mem", "bundled", "builtin")
-    monkeypatch.setattr(ondisk, "MIN_ONDISK", 256)  # the bundled 440 images count as big
-    big = service.build_index("stage-disk", "bundled", "builtin", max_memory="512k")
+    monkeypatch.setattr(ondisk, "MIN_ONDISK", 256)  # the bundled 880 images count as big
+    capfd.readouterr()
+    assert cli.main(["build-index", "--name", "stage-disk", "--max-memory", "512k", "--json"]) == 0
+    out, err = capfd.readouterr()
+    big = json.loads(out)
+    assert "resizing" in err
     assert big["factory"].startswith("IVF") and big["count"] == small["count"] == big["added"]
     mem, disk = service.get_index("stage-mem"), service.get_index("stage-disk")
     assert disk.manifest.storage == ondisk.ONDISK
