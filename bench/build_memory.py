@@ -1,7 +1,7 @@
 """A real build's peak memory as the collection grows: ``mmdemo build-index`` in a child process
 over N distinct images, its peak RSS (``ru_maxrss``) and the bytes each further item costs.
 
-    python bench/build_memory.py --items 20000 80000 [--max-memory 1M] [--model builtin] [--json]
+    python bench/build_memory.py --items 10000 50000 [--max-memory 1M] [--model builtin] [--json]
 
 Images are 48×48 PNGs of random colour blocks (distinct files; decoding is not what is
 measured), listed in a file as the CLI's ``--source FILE_LIST``. With ``--max-memory`` the
@@ -57,7 +57,7 @@ def build(listing: Path, name: str, model: str, max_memory: str | None, index_di
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--items", type=int, nargs="+", default=[20_000, 80_000])
+    p.add_argument("--items", type=int, nargs="+", default=[10_000, 50_000])
     p.add_argument("--model", default="builtin")
     p.add_argument("--max-memory", default="1M")
     p.add_argument("--json", action="store_true")
