@@ -36,7 +36,7 @@ def cmd_build(a) -> None:
 
     bar = Bar(f"encoding {a.source}", "img")
     report = service.build_index(a.name, a.source, a.model, a.factory, a.append, bar, a.workers,
-                                 engine=a.engine, ray_address=a.ray_address, max_memory=a.max_memory)
+                                 engine=a.engine, ray_address=a.ray_address, max_memory=a.max_memory, opq=a.opq)
     bar.close()
     if a.json:
         _json(report)
@@ -161,6 +161,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--ray-address", default=None, help="join this Ray cluster (e.g. ray://head:10001)")
     s.add_argument("--max-memory", default=None, help="serving RAM budget, e.g. 1.5G: above it the "
                    "index goes on disk (IVF-PQ, memory-mapped)")
+    s.add_argument("--opq", action="store_true", help="with --max-memory: rotate the vectors (OPQ) "
+                   "before product quantization, for recall at a slower build")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_build)
 

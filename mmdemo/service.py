@@ -161,14 +161,16 @@ def build_index(name: str | None = None, source: str | Sequence[Path] = "bundled
                 factory: str | None = None, append: bool = False,
                 progress: Callable[[int, int], None] | None = None, workers: int | None = None,
                 max_files: int = 500, max_bytes: int = 500 * 2**20, engine: str = "local",
-                ray_address: str | None = None, max_memory: str | None = None) -> dict:
+                ray_address: str | None = None, max_memory: str | None = None, opq: bool = False) -> dict:
     """Build (or with ``append`` extend) an index from ``bundled``, a folder, or uploaded files
     (images or zips, within ``max_files``/``max_bytes``); save it. ``engine="ray"`` encodes
-    on Ray Data (``distributed``); ``max_memory`` picks an on-disk index (``ondisk``)."""
+    on Ray Data (``distributed``); ``max_memory`` picks an on-disk index (``ondisk``, with an
+    OPQ rotation before PQ when ``opq``)."""
     model = model or DEFAULT_MODEL
     name = validate_name(name or default_index_name(model))
     encoder = encoders.load(model)
     factory = limits.factory(factory, encoder.dim)
+    plan = partial(ondisk.plan, max_memory=ondisk.parse_bytes(max_memory), opq=opq)  # a bad size fails now
     run = partial(build_mod.build, workers=workers)
     if engine == "ray":
         from mmdemo import distributed
@@ -177,17 +179,17 @@ def build_index(name: str | None = None, source: str | Sequence[Path] = "bundled
     elif engine != "local":
         raise UserError(f"unknown build engine {engine!r}: choose local or ray")
     if isinstance(source, str):
-        return _build(name, encoder, gallery.entries_for(source), factory, append, progress, run, max_memory)
+        return _build(name, encoder, gallery.entries_for(source), factory, append, progress, run, plan)
     got = uploads.collect([Path(f) for f in source], max_files, max_bytes)
     with uploads.staged(got.uploads) as entries:
-        report = _build(name, encoder, entries, factory, append, progress, run, max_memory)
+        report = _build(name, encoder, entries, factory, append, progress, run, plan)
     report["skipped"] = [{"file": f, "reason": r} for f, r in got.skipped] + report["skipped"]
     return report
 
 
 def _build(name: str, encoder, entries: list[gallery.Entry], factory: str | None, append: bool,
            progress: Callable[[int, int], None] | None, run: Callable[..., build_mod.BuildReport],
-           max_memory: str | None = None) -> dict:
+           plan: Callable[[int, int], ondisk.Plan | None]) -> dict:
     if not entries:
         raise UserError("the source has no files to index")
     on_disk = None  # a snapshot, to skip files already indexed; the merge below re-reads it locked
@@ -201,7 +203,7 @@ def _build(name: str, encoder, entries: list[gallery.Entry], factory: str | None
         if len(staged) == 0 and on_disk is None:
             raise UserError(f"no image in the source could be read; {len(report.skipped)} skipped, e.g. "
                             f"{report.skipped[0][0]}: {report.skipped[0][1]}" if report.skipped else "no images")
-        big = None if append else ondisk.plan(len(staged), encoder.dim, ondisk.parse_bytes(max_memory))
+        big = None if append else plan(len(staged), encoder.dim)
         if big is not None:  # over the memory budget: IVF-PQ and fp16 embeddings served from disk
             m = ondisk.write(paths.index_dir() / name, staged.manifest, staged.embeddings,
                              (asdict(it) for it in staged.items), big)

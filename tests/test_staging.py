@@ -76,3 +76,17 @@ def test_a_failed_build_leaves_no_scratch(tmp_path):
     with pytest.raises(Exception, match="no image in the source could be read"):
         service.build_index("stage-none", str(tmp_path), "builtin")
     assert not _scratch_left()
+
+
+def test_opq_on_disk_build_and_a_bad_budget_refused_before_encoding(builtin, monkeypatch):
+    from mmdemo import build
+
+    monkeypatch.setattr(ondisk, "MIN_ONDISK", 256)
+    out = service.build_index("stage-opq", "bundled", "builtin", max_memory="512k", opq=True)
+    assert out["factory"].startswith("OPQ16,IVF")
+    idx = service.get_index("stage-opq")
+    first = idx.items[0].id
+    assert service.retrieve("stage-opq", expression=f"@{first}", k=1)["results"][0]["id"] == first
+    monkeypatch.setattr(build, "build", lambda *a, **k: pytest.fail("encoded before refusing"))
+    with pytest.raises(Exception, match="invalid memory size"):
+        service.build_index("stage-bad", "bundled", "builtin", max_memory="lots")
