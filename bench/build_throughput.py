@@ -3,7 +3,9 @@ overlapping the forward) against the bare model forward on the same, already pre
 
     python bench/build_throughput.py [--model builtin] [--n 880] [--photos] [--workers 1] [--engine ray]
 
-``--photos`` builds from 1024×768 JPEGs (heavier decoding) instead of the bundled gallery.
+``--photos`` builds from 1024×768 JPEGs (heavier decoding) instead of the bundled gallery; a
+build of files writes their thumbnails, and every timed build starts with none (as a first
+build does), in a cache folder of its own.
 ``--engine ray`` also builds the same entries on Ray Data (``distributed.build``, a local Ray on
 this machine's cores, started before the clock) and prints its ratio to the in-process build,
 also past its fixed cost (a build of 8 images: actors starting, importing torch, loading the model).
@@ -18,6 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ch
 
 import argparse
 import json
+import os
+import shutil
 import tempfile
 import time
 
@@ -27,7 +31,7 @@ from PIL import Image
 
 from mmdemo import encoders
 from mmdemo.build import build
-from mmdemo.data import gallery
+from mmdemo.data import gallery, thumbs
 from mmdemo.data.images import open_image
 from mmdemo.index import Index
 
@@ -39,6 +43,13 @@ def photo_entries(n: int, folder: Path) -> list[gallery.Entry]:
         img = Image.fromarray(base).resize((1024, 768), Image.Resampling.BICUBIC)
         img.save(folder / f"photo-{i:04d}.jpg", quality=90)
     return gallery.folder_entries(folder)
+
+
+def no_thumbnails(own_cache: bool) -> None:
+    """A timed build of files writes all their thumbnails, as a first build does (emptied only
+    in the bench's own cache folder, never the checkout's)."""
+    if own_cache:
+        shutil.rmtree(thumbs.folder(), ignore_errors=True)
 
 
 def main() -> None:
@@ -53,6 +64,8 @@ def main() -> None:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     enc = encoders.load(a.model)
     with tempfile.TemporaryDirectory() as tmp:
+        if a.photos:  # set before Ray starts, so its workers write thumbnails there too
+            os.environ["MMDEMO_CACHE_DIR"] = str(Path(tmp) / "cache")
         entries = photo_entries(a.n, Path(tmp)) if a.photos else gallery.bundled_entries()[: a.n]
         prepared = [enc.prepare_image(open_image(e.file)) for e in entries]
         enc.encode_prepared(prepared[: a.batch_size])  # warm up
@@ -63,6 +76,7 @@ def main() -> None:
         result = {"model": enc.spec, "images": len(entries), "source": "photos" if a.photos else "bundled",
                   "bare_forward_images_per_s": round(bare, 1)}
         for workers in sorted({0, a.workers}):
+            no_thumbnails(a.photos)
             idx = Index.create("bench", enc.spec, enc.fingerprint, enc.dim, "Flat")
             report = build(idx, entries, enc, batch_size=a.batch_size, workers=workers)
             result[f"pipeline_workers{workers}_images_per_s"] = round(report.images_per_s, 1)
@@ -73,6 +87,7 @@ def main() -> None:
             distributed.start()
             seconds = {}
             for n in (8, len(entries)):  # each build starts its actors: a fixed cost, measured apart
+                no_thumbnails(a.photos)
                 idx = Index.create("bench", enc.spec, enc.fingerprint, enc.dim, "Flat")
                 seconds[n] = distributed.build(idx, entries[:n], enc, batch_size=a.batch_size).seconds
             local = result[f"pipeline_workers{a.workers}_images_per_s"]
