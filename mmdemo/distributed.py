@@ -1,6 +1,6 @@
 """Index builds on a Ray cluster (Ray Data): the same index as ``build.build``, from many processes.
 
-    files (row, path) ──► decode tasks (bytes → prepared input, one image at a time; a bad
+    files (row, path) ──► decode actors (bytes → prepared input, one image at a time; a bad
     file becomes a row with its reason) ──► encoder actor pool (one GPU per actor when the
     cluster has GPUs) ──► parquet shards (row, sha1, reason, fp16 embedding) ──► assembled
     here one shard at a time, in row order, so items, embeddings and search results match
@@ -20,8 +20,8 @@ from typing import Any, Callable, Collection
 
 import numpy as np
 
-from mmdemo.build import DECODE_SIDE, BuildReport, admit
 from mmdemo import staging
+from mmdemo.build import DECODE_SIDE, BuildReport, admit
 from mmdemo.data import thumbs
 from mmdemo.data.gallery import Entry, is_image_name
 from mmdemo.data.images import open_with_hash

@@ -59,6 +59,7 @@ class Staging:
 
     @property
     def items(self) -> Iterator[Item]:
+        """The items so far, read back from their file in row order (one pass each time)."""
         self._items.flush()
         with open(self.folder / "items.jsonl", encoding="utf-8") as f:
             for line in f:
