@@ -4,9 +4,9 @@ over N distinct images, its peak RSS (``ru_maxrss``) and the bytes each further 
     python bench/build_memory.py --items 10000 50000 [--max-memory 1M] [--model builtin] [--json]
 
 Images are 48×48 PNGs of random colour blocks (distinct files; decoding is not what is
-measured), listed in a file as the CLI's ``--source FILE_LIST``. With ``--max-memory`` the
-index is written on disk (IVF-PQ); without it the build ends in an in-memory index, which
-holds the collection by design.
+measured), listed in a file as the CLI's ``--source FILE_LIST``. With the default
+``--max-memory 1M`` the index is written on disk (IVF-PQ); ``--max-memory ''`` ends the build
+in an in-memory index, which holds the collection by design.
 """
 
 from __future__ import annotations

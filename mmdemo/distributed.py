@@ -144,11 +144,12 @@ def assemble(index: Index, entries: list[Entry], shard_dir: Path, report: BuildR
     import pyarrow.parquet as pq
 
     n = len(entries)
-    rows16 = np.lib.format.open_memmap(shard_dir / "rows.npy", mode="w+", dtype=np.float16,
-                                       shape=(max(1, n), index.manifest.dim))
+    rows16 = staging.memmap(shard_dir / "rows.npy", np.float16, (max(1, n), index.manifest.dim))
     sha1s, reasons, got = np.zeros(n, "S40"), {}, np.zeros(n, bool)
     for shard in sorted(shard_dir.glob("*.parquet")):
         table = pq.read_table(shard)
+        if table.num_rows == 0:
+            continue
         rows = table.column("row").to_numpy()
         got[rows] = True
         rows16[rows] = np.stack(table.column("embedding").to_numpy(zero_copy_only=False))
@@ -165,7 +166,7 @@ def assemble(index: Index, entries: list[Entry], shard_dir: Path, report: BuildR
                 keep.append(row)
                 items.append(item)
         if keep:
-            report.added += index.add(rows16[keep].astype(np.float32), items)[0]
+            report.added += index.add(rows16[keep], items)[0]
 
 
 def build(index: Index, entries: list[Entry], encoder, address: str | None = None,

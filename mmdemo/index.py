@@ -79,10 +79,8 @@ class Index:
     # --- construction --------------------------------------------------------------------
     @classmethod
     def create(cls, name: str, model: str, fingerprint: str, dim: int, factory: str | None = None) -> Index:
-        now = manifest_mod.now()
-        m = Manifest(validate_name(name), model, fingerprint, int(dim), factory or "", created=now, updated=now,
-                     token=uuid.uuid4().hex)  # unsaved indexes (private galleries) need one too
-        return cls(m, [], np.zeros((0, dim), np.float32))
+        return cls(manifest_mod.new_manifest(name, model, fingerprint, dim, factory), [],
+                   np.zeros((0, dim), np.float32))
 
     def _build_faiss(self) -> faiss.Index:
         factory = self.manifest.factory or default_factory(len(self.items))

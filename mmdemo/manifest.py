@@ -54,6 +54,14 @@ def now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
+def new_manifest(name: str, model: str, fingerprint: str, dim: int, factory: str | None = None) -> Manifest:
+    """The manifest of an index not saved yet (unsaved indexes, e.g. private galleries, need a
+    token too: caches key on it)."""
+    stamp = now()
+    return Manifest(validate_name(name), model, fingerprint, int(dim), factory or "", created=stamp,
+                    updated=stamp, token=uuid.uuid4().hex)
+
+
 def check(m: Manifest, name: str, model: str | None, fingerprint: str | None) -> None:
     """Refuse a format this code cannot read, or an index built with another model."""
     if m.format_version > FORMAT_VERSION:

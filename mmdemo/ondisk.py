@@ -34,7 +34,7 @@ import faiss
 import numpy as np
 from faiss.contrib.ondisk import merge_ondisk
 
-from mmdemo import gpu, locks
+from mmdemo import gpu, locks, staging
 from mmdemo import manifest as manifest_mod
 from mmdemo.errors import UserError
 from mmdemo.fusion import Candidates
@@ -129,7 +129,7 @@ def write(folder: Path, manifest: Manifest, embeddings: np.ndarray, items: Itera
         names = files(data)
 
         def copy_embeddings(p: Path) -> None:
-            out = np.lib.format.open_memmap(p, mode="w+", dtype=np.float16, shape=(count, dim))
+            out = staging.memmap(p, np.float16, (count, dim))
             for s in range(0, count, SHARD_ROWS):
                 out[s:s + SHARD_ROWS] = embeddings[s:s + SHARD_ROWS]
             out.flush()
@@ -167,10 +167,15 @@ def _c_stdout_to_stderr() -> Iterator[None]:
     """FAISS's on-disk lists ``printf`` each resize to stdout, which would corrupt a
     ``build-index --json`` answer: C-level stdout goes to stderr meanwhile."""
     with _STDOUT:
+        try:
+            saved = os.dup(1)
+        except OSError:  # no stdout at all: nothing to keep clean
+            yield
+            return
         libc = ctypes.CDLL(None)
-        sys.stdout.flush()
+        if sys.stdout is not None:
+            sys.stdout.flush()
         libc.fflush(None)
-        saved = os.dup(1)
         os.dup2(2, 1)
         try:
             yield

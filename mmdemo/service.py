@@ -22,6 +22,7 @@ from mmdemo import caches, encoders, fusion, limits, ondisk, paths, sessions, st
 from mmdemo.data import gallery, uploads
 from mmdemo.errors import UserError
 from mmdemo.index import Index, delete_index, list_indexes, read_manifest, update, validate_name
+from mmdemo.manifest import new_manifest
 from mmdemo.parts import Parts, build_parts, image_part, text_vector
 
 DEFAULT_MODEL = "builtin"
@@ -170,6 +171,8 @@ def build_index(name: str | None = None, source: str | Sequence[Path] = "bundled
     name = validate_name(name or default_index_name(model))
     encoder = encoders.load(model)
     factory = limits.factory(factory, encoder.dim)
+    if opq and max_memory is None:
+        raise UserError("--opq rotates an on-disk index's vectors: give --max-memory too")
     plan = partial(ondisk.plan, max_memory=ondisk.parse_bytes(max_memory), opq=opq)  # a bad size fails now
     run = partial(build_mod.build, workers=workers)
     if engine == "ray":
@@ -197,7 +200,7 @@ def _build(name: str, encoder, entries: list[gallery.Entry], factory: str | None
         on_disk = Index.load(name, model=encoder.spec, fingerprint=encoder.fingerprint)
         if on_disk.manifest.storage == ondisk.ONDISK:  # refused before encoding, not after
             raise ondisk.read_only(name)
-    manifest = Index.create(name, encoder.spec, encoder.fingerprint, encoder.dim).manifest
+    manifest = new_manifest(name, encoder.spec, encoder.fingerprint, encoder.dim)
     with staging.staging(manifest, len(entries)) as staged:  # RAM stays one batch, any size
         report = run(staged, entries, encoder, progress=progress, known=on_disk._by_hash if on_disk else ())
         if len(staged) == 0 and on_disk is None:
@@ -209,19 +212,18 @@ def _build(name: str, encoder, entries: list[gallery.Entry], factory: str | None
                              (asdict(it) for it in staged.items), big)
             forget_index(name)
             return {**report.as_dict(), "count": m.count, "model": encoder.spec, "factory": m.factory}
-        fresh = staged.to_index("Flat" if append else factory)
 
-    def merge(current: Index | None) -> Index:  # runs under the index's writer lock
-        if append and current is not None:
-            _, dup = current.add(fresh.embeddings, fresh.items)  # added meanwhile by another writer
-            report.added -= len(dup)
-            report.skipped.extend((it.path, "duplicate of an image already in the index") for it in dup)
-            return current
-        return fresh
+        def merge(current: Index | None) -> Index:  # runs under the index's writer lock
+            if append and current is not None:
+                _, dup = current.add(staged.embeddings, list(staged.items))  # added meanwhile by another writer
+                report.added -= len(dup)
+                report.skipped.extend((it.path, "duplicate of an image already in the index") for it in dup)
+                return current
+            return staged.to_index(factory)
 
-    idx = update(name, merge, fingerprint=encoder.fingerprint) if append else merge(None)
-    if not append:
-        idx.save()
+        idx = update(name, merge, fingerprint=encoder.fingerprint) if append else merge(None)
+        if not append:
+            idx.save()
     forget_index(name)
     return {**report.as_dict(), "count": len(idx), "model": encoder.spec, "factory": idx.manifest.factory}
 

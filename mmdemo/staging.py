@@ -10,10 +10,13 @@ Here a build holds one batch whatever its size; the finished staging becomes an 
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
 import shutil
 import tempfile
+import time
 from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -22,10 +25,13 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from mmdemo import paths
+from mmdemo.errors import UserError
 from mmdemo.index import Index, Item
 from mmdemo.manifest import Manifest
 
-PREFIX = ".scratch-"  # + "<pid>-<random>": a folder whose process is gone is swept
+PREFIX = ".scratch-"  # + random: a build's folder under the index directory
+IN_USE = ".in-use"  # flock'd by the build using the folder; the kernel drops it when that process dies
+UNLOCKED_GRACE_S = 3600  # a folder not locked yet is a build starting (or one that died right then)
 
 
 class Staging:
@@ -33,8 +39,7 @@ class Staging:
 
     def __init__(self, manifest: Manifest, capacity: int, folder: Path):
         self.manifest, self.folder = manifest, folder
-        self._rows = np.lib.format.open_memmap(folder / "embeddings.npy", mode="w+", dtype=np.float16,
-                                               shape=(max(1, capacity), manifest.dim))
+        self._rows = memmap(folder / "embeddings.npy", np.float16, (max(1, capacity), manifest.dim))
         self._items = open(folder / "items.jsonl", "w", encoding="utf-8")
         self._count = 0
         self._by_hash: dict[str, int] = {}  # nothing to skip: builds keep their items unique (admit)
@@ -71,22 +76,60 @@ class Staging:
         return Index(m, list(self.items), np.asarray(self.embeddings, np.float32))
 
     def close(self) -> None:
+        """Release the files (their disk space goes with the scratch folder's removal)."""
         self._items.close()
-        self._rows.flush()
+        self._rows = None
+
+
+def memmap(path: Path, dtype: np.dtype | type, shape: tuple[int, ...]) -> np.memmap:
+    """A new ``.npy`` mapped for writing with its blocks reserved up front: a full disk is a
+    clear error here, not a SIGBUS at the first write into a hole, which would kill the
+    whole process (the server, for a build from the app)."""
+    rows = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+    with open(path, "r+b") as f:
+        size = os.fstat(f.fileno()).st_size
+        try:
+            os.posix_fallocate(f.fileno(), 0, size)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                raise UserError(f"not enough free disk for {size >> 20} MB of index rows: {exc.strerror}") from None
+            # the file system cannot reserve blocks (EOPNOTSUPP, EINVAL): write as we go
+    return rows
 
 
 @contextmanager
 def scratch() -> Iterator[Path]:
     """A private folder under the index directory (same disk as the index being built; a
-    build's shards and rows can be as big as the index), removed afterwards; folders left
-    by processes that died are removed first."""
+    build's shards and rows can be as big as the index), removed afterwards. Folders that
+    builds which died left behind (crash, OOM kill) are removed first."""
     root = paths.index_dir()
     root.mkdir(parents=True, exist_ok=True)
-    for old in root.glob(PREFIX + "*"):
-        if not _alive(old.name[len(PREFIX):].split("-")[0]):
-            shutil.rmtree(old, ignore_errors=True)
-    with tempfile.TemporaryDirectory(dir=root, prefix=f"{PREFIX}{os.getpid()}-") as tmp:
+    _sweep(root)
+    with tempfile.TemporaryDirectory(dir=root, prefix=PREFIX) as tmp, open(Path(tmp) / IN_USE, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         yield Path(tmp)
+
+
+def _sweep(root: Path) -> None:
+    """Remove scratch folders whose lock no process holds (any host sharing the folder, which
+    a process id could not tell)."""
+    for old in root.glob(PREFIX + "*"):
+        try:
+            with open(old / IN_USE) as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except FileNotFoundError:
+            if _age_s(old) < UNLOCKED_GRACE_S:
+                continue
+        except OSError:
+            continue  # in use (BlockingIOError), or unreadable: leave it
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _age_s(path: Path) -> float:
+    try:
+        return time.time() - path.stat().st_mtime
+    except OSError:  # removed meanwhile
+        return 0.0
 
 
 @contextmanager
@@ -98,15 +141,3 @@ def staging(manifest: Manifest, capacity: int) -> Iterator[Staging]:
             yield s
         finally:
             s.close()
-
-
-def _alive(pid: str) -> bool:
-    if not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's live process
-        return True
-    return True

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
 
 from mmdemo import cli, ondisk, paths, service, staging, synthetic
+from mmdemo.errors import UserError
 from mmdemo.index import Index, Item
 
 
@@ -38,16 +41,46 @@ def test_staging_gives_the_index_appending_in_memory_gives():
     assert not _scratch_left()
 
 
-def test_scratch_sweeps_folders_of_dead_processes_only():
+def test_scratch_sweeps_only_folders_no_build_holds():
+    """A folder is in use while its lock is held (by any process, on any host sharing the
+    disk); a folder with no lock file yet is a build starting, unless it is old."""
+    import fcntl
+
     root = paths.index_dir()
-    dead, live = root / f"{staging.PREFIX}999999999-x", root / f"{staging.PREFIX}{os.getppid()}-y"
-    dead.mkdir(parents=True)
-    live.mkdir()
-    with staging.scratch() as mine:
-        assert mine.is_dir() and mine.name.startswith(f"{staging.PREFIX}{os.getpid()}-")
-        assert not dead.exists() and live.exists()
+    root.mkdir(parents=True, exist_ok=True)
+    dead, held, starting, stale = (root / f"{staging.PREFIX}{k}" for k in ("dead", "held", "starting", "stale"))
+    for d in (dead, held, starting, stale):
+        d.mkdir()
+    (dead / staging.IN_USE).touch()
+    (held / staging.IN_USE).touch()
+    os.utime(stale, (0, 0))
+    with open(held / staging.IN_USE) as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another open file: excludes the sweep like another process
+        with staging.scratch() as mine:
+            assert (mine / staging.IN_USE).is_file()
+            assert not dead.exists() and not stale.exists() and held.exists() and starting.exists()
+            with staging.scratch() as second:  # a concurrent build keeps the first one's folder
+                assert mine.exists() and second != mine
     assert not mine.exists()
-    live.rmdir()
+    for d in (held, starting):
+        shutil.rmtree(d)
+
+
+def test_a_full_disk_is_an_error_before_any_row_is_written(monkeypatch):
+    def full(fd, offset, size):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    with pytest.raises(UserError, match="not enough free disk"):
+        service.build_index("stage-full", "bundled", "builtin")
+    assert not _scratch_left()
+
+
+def test_appending_to_a_new_name_keeps_the_factory_asked_for():
+    out = service.build_index("stage-append-new", "bundled", "builtin", factory="HNSW32", append=True)
+    assert out["factory"] == "HNSW32" and service.get_index("stage-append-new").manifest.factory == "HNSW32"
+    again = service.build_index("stage-append-new", "bundled", "builtin", append=True)
+    assert again["added"] == 0 and again["count"] == out["count"]
 
 
 def test_build_over_the_memory_budget_is_served_from_disk(builtin, monkeypatch, capfd):
@@ -88,5 +121,7 @@ def test_opq_on_disk_build_and_a_bad_budget_refused_before_encoding(builtin, mon
     first = idx.items[0].id
     assert service.retrieve("stage-opq", expression=f"@{first}", k=1)["results"][0]["id"] == first
     monkeypatch.setattr(build, "build", lambda *a, **k: pytest.fail("encoded before refusing"))
-    with pytest.raises(Exception, match="invalid memory size"):
+    with pytest.raises(UserError, match="invalid memory size"):
         service.build_index("stage-bad", "bundled", "builtin", max_memory="lots")
+    with pytest.raises(UserError, match="give --max-memory"):
+        service.build_index("stage-bad", "bundled", "builtin", opq=True)
