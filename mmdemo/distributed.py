@@ -7,7 +7,8 @@
     the in-process build.
 
 Without ``address`` Ray starts locally with this machine's cores; with one it joins that
-cluster (every node then needs mmdemo installed and the source files at the same paths).
+cluster (every node then needs mmdemo installed, the source files at the same paths, and
+``MMDEMO_CACHE_DIR`` on a shared disk: thumbnails are written where images are decoded).
 """
 
 from __future__ import annotations
