@@ -71,6 +71,7 @@ def test_shards_are_assembled_in_file_order_from_any_arrival_order(tmp_path):
     from mmdemo.build import BuildReport
     from mmdemo.data.gallery import Entry
     from mmdemo.index import Index
+    from mmdemo.manifest import new_manifest
 
     n, dim = 10, 8
     emb = np.random.default_rng(0).standard_normal((n, dim)).astype(np.float16)
@@ -84,7 +85,7 @@ def test_shards_are_assembled_in_file_order_from_any_arrival_order(tmp_path):
         pq.write_table(pa.table({"row": rows, "sha1": [sha1[r] for r in rows], "reason": [reason[r] for r in rows],
                                  "embedding": pa.array([emb[r] for r in rows], pa.list_(pa.float16(), dim))}),
                        shard_dir / f"part-{k:05d}.parquet")
-    manifest = Index.create("asm", "synthetic", "fp", dim).manifest
+    manifest = new_manifest("asm", "synthetic", "fp", dim)
     report = BuildReport("asm", total=n)
     with staging.staging(manifest, n) as st:
         distributed.assemble(st, entries, shard_dir, report, chunk=4)

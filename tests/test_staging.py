@@ -13,6 +13,7 @@ import pytest
 from mmdemo import cli, ondisk, paths, service, staging, synthetic
 from mmdemo.errors import UserError
 from mmdemo.index import Index, Item
+from mmdemo.manifest import new_manifest
 
 
 def _items(n: int, start: int = 0) -> list[Item]:
@@ -26,7 +27,7 @@ def _scratch_left() -> list[str]:
 def test_staging_gives_the_index_appending_in_memory_gives():
     emb = synthetic.clustered(300, 32, n_clusters=5)
     memory = Index.create("m", "synthetic", "fp", 32, "Flat")
-    manifest = Index.create("s", "synthetic", "fp", 32).manifest
+    manifest = new_manifest("s", "synthetic", "fp", 32)
     with staging.staging(manifest, 300) as st:
         for s in range(0, 300, 128):
             assert st.add(emb[s:s + 128], _items(len(emb[s:s + 128]), s)) == (len(emb[s:s + 128]), [])
