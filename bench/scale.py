@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 
-from mmdemo import ondisk, synthetic
+from mmdemo import loader, ondisk, synthetic
 from mmdemo.index import Index, Item
 from mmdemo.manifest import Manifest
 
@@ -67,7 +67,7 @@ def serve(root: Path, qfile: Path) -> dict:
     from mmdemo.fusion import Part
 
     t = time.perf_counter()
-    idx = Index.load("scale", root)
+    idx = loader.load("scale", root)
     load_s = time.perf_counter() - t
     qs = np.load(qfile)
     tops, times, reranks = [], [], []

@@ -21,7 +21,7 @@ from typing import Any, Callable, Collection
 
 import numpy as np
 
-from mmdemo import staging
+from mmdemo import rowfile, staging
 from mmdemo.build import DECODE_SIDE, BuildReport, admit
 from mmdemo.data import thumbs
 from mmdemo.data.gallery import Entry, is_image_name
@@ -145,7 +145,7 @@ def assemble(index: Index, entries: list[Entry], shard_dir: Path, report: BuildR
     import pyarrow.parquet as pq
 
     n = len(entries)
-    rows16 = staging.memmap(shard_dir / "rows.npy", np.float16, (max(1, n), index.manifest.dim))
+    rows16 = rowfile.memmap(shard_dir / "rows.npy", np.float16, (max(1, n), index.manifest.dim))
     sha1s, reasons, got = np.zeros(n, "S40"), {}, np.zeros(n, bool)
     for shard in sorted(shard_dir.glob("*.parquet")):
         table = pq.read_table(shard)

@@ -26,7 +26,7 @@ import copy
 import json
 import threading
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
@@ -37,22 +37,13 @@ from mmdemo import gpu, locks, paths
 from mmdemo import manifest as manifest_mod
 from mmdemo.errors import UserError
 from mmdemo.fusion import Candidates
+from mmdemo.items import Item
 from mmdemo.manifest import Manifest, delete_index, edit, list_indexes, read_manifest, set_defaults, validate_name
 
 __all__ = ["Index", "Item", "Manifest", "update", "remove_items", "delete_index", "edit", "list_indexes",
            "read_manifest", "set_defaults", "validate_name"]  # the manifest's part lives in manifest.py
 EXACT_LIMIT = 50_000  # below this the default index is exact (Flat)
 _LOAD_ATTEMPTS = 20
-
-
-@dataclass
-class Item:
-    id: str  # first 16 hex digits of the content's sha1: stable across rebuilds
-    path: str  # file path, or "bundled/<file>" for the bundled gallery
-    sha1: str
-    caption: str = ""
-    label: str = ""
-    source: str = "file"  # file | bundled | upload
 
 
 def default_factory(count: int) -> str:
@@ -225,7 +216,8 @@ class Index:
     @classmethod
     def load(cls, name: str, root: Path | None = None, model: str | None = None,
              fingerprint: str | None = None) -> Index:
-        """Load an index; refuse it when ``fingerprint`` (of the loaded model) differs.
+        """Load an in-memory index (``loader.load`` picks it or the on-disk kind); refuse it
+        when ``fingerprint`` (of the loaded model) differs.
 
         Takes no lock. Opening a generation's three files pins them (an unlinked file stays
         readable while open); a writer keeps the previous generation until its next save
@@ -237,10 +229,8 @@ class Index:
             if m is None:
                 raise UserError(f"no index named {name!r} in {folder.parent}")
             manifest_mod.check(m, name, model, fingerprint)
-            if m.storage == "ondisk":  # memory-mapped IVF-PQ + fp16 embeddings (ondisk.py)
-                from mmdemo.ondisk import OnDiskIndex
-
-                return OnDiskIndex(folder, m, Item)
+            if m.storage == manifest_mod.ONDISK:  # served by ondisk.OnDiskIndex (see loader.load)
+                raise manifest_mod.read_only(name)
             try:
                 opened = {k: open(folder / f, "rb") for k, f in manifest_mod.files(m.data or str(m.generation)).items()}
             except FileNotFoundError:

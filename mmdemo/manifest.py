@@ -20,6 +20,7 @@ from mmdemo.errors import UserError
 
 FORMAT_VERSION = 2  # 2: data files named by a random data id; a token in every manifest
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+ONDISK = "ondisk"  # Manifest.storage of an out-of-core index (ondisk.py)
 _DATA_PREFIXES = ("vectors-", "embeddings-", "items-", "ivfdata-", "offsets-")
 
 
@@ -48,6 +49,11 @@ def validate_name(name: str) -> str:
         raise UserError(f"invalid index name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
                         "starting with a letter or digit")
     return name
+
+
+def read_only(name: str) -> UserError:
+    """What changing an on-disk index answers: it is rebuilt, never edited."""
+    return UserError(f"index {name!r} is on disk (read-only): rebuild it with the new files")
 
 
 def now() -> str:

@@ -34,13 +34,13 @@ import faiss
 import numpy as np
 from faiss.contrib.ondisk import merge_ondisk
 
-from mmdemo import gpu, locks, staging
+from mmdemo import gpu, locks, rowfile
 from mmdemo import manifest as manifest_mod
 from mmdemo.errors import UserError
 from mmdemo.fusion import Candidates
-from mmdemo.manifest import Manifest
+from mmdemo.items import Item
+from mmdemo.manifest import ONDISK, Manifest, read_only
 
-ONDISK = "ondisk"  # Manifest.storage of these indexes
 SHARD_ROWS = 250_000  # rows added per shard index before the on-disk merge
 POOL = 1000  # ANN candidates per positive query part, re-scored exactly
 MIN_ONDISK = 10_000  # PQ codebooks train on ≥ 39 × 256 points; smaller collections stay Flat
@@ -129,7 +129,7 @@ def write(folder: Path, manifest: Manifest, embeddings: np.ndarray, items: Itera
         names = files(data)
 
         def copy_embeddings(p: Path) -> None:
-            out = staging.memmap(p, np.float16, (count, dim))
+            out = rowfile.memmap(p, np.float16, (count, dim))
             for s in range(0, count, SHARD_ROWS):
                 out[s:s + SHARD_ROWS] = embeddings[s:s + SHARD_ROWS]
             out.flush()
@@ -185,10 +185,6 @@ def _c_stdout_to_stderr() -> Iterator[None]:
             os.close(saved)
 
 
-def read_only(name: str) -> UserError:
-    return UserError(f"index {name!r} is on disk (read-only): rebuild it with the new files")
-
-
 def files(data: str) -> dict[str, str]:
     return {**manifest_mod.files(data), "ivfdata": f"ivfdata-{data}.ivfdata", "offsets": f"offsets-{data}.npy"}
 
@@ -217,8 +213,8 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 class LazyItems(Sequence):
     """Items read from the jsonl by byte offset when asked for: no million objects in RAM."""
 
-    def __init__(self, path: Path, offsets: np.ndarray, make: Callable[..., object]):
-        self.path, self.offsets, self.make = path, offsets, make
+    def __init__(self, path: Path, offsets: np.ndarray):
+        self.path, self.offsets = path, offsets
         self._file = open(path, "rb")  # held open: the generation stays readable while served
         self._lock = threading.Lock()
 
@@ -232,12 +228,12 @@ class LazyItems(Sequence):
         with self._lock:
             self._file.seek(int(self.offsets[i]))
             line = self._file.read(int(self.offsets[i + 1] - self.offsets[i]))
-        return self.make(**json.loads(line))
+        return Item(**json.loads(line))
 
     def __iter__(self) -> Iterator:
         with open(self.path, "rb") as f:
             for line in f:
-                yield self.make(**json.loads(line))
+                yield Item(**json.loads(line))
 
 
 class OnDiskIndex:
@@ -245,15 +241,14 @@ class OnDiskIndex:
 
     exact = False
 
-    def __init__(self, folder: Path, manifest: Manifest, make_item: Callable[..., object]):
+    def __init__(self, folder: Path, manifest: Manifest):
         names = files(manifest.data)
         self.manifest = manifest
         self.embeddings = np.load(folder / names["embeddings"], mmap_mode="r")
         if hasattr(mmap, "MADV_RANDOM"):  # rows are read scattered: no readahead into RSS
             self.embeddings._mmap.madvise(mmap.MADV_RANDOM)
         self._rows_file = open(folder / names["embeddings"], "rb")  # candidates' rows: pread
-        self.items = LazyItems(folder / names["items"], np.load(folder / names["offsets"], mmap_mode="r"),
-                               make_item)
+        self.items = LazyItems(folder / names["items"], np.load(folder / names["offsets"], mmap_mode="r"))
         self.vectors = faiss.read_index(str(folder / names["vectors"]), faiss.IO_FLAG_ONDISK_SAME_DIR)
         self.nprobe = nprobe_for(faiss.extract_index_ivf(self.vectors).nlist)
         faiss.extract_index_ivf(self.vectors).nprobe = self.nprobe

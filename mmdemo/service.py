@@ -18,11 +18,11 @@ import numpy as np
 
 from mmdemo import build as build_mod
 from mmdemo import classify as cls
-from mmdemo import caches, encoders, fusion, limits, ondisk, paths, sessions, staging
+from mmdemo import caches, encoders, fusion, limits, loader, ondisk, paths, sessions, staging
 from mmdemo.data import gallery, uploads
 from mmdemo.errors import UserError
 from mmdemo.index import Index, delete_index, list_indexes, read_manifest, update, validate_name
-from mmdemo.manifest import new_manifest
+from mmdemo.manifest import ONDISK, new_manifest, read_only
 from mmdemo.parts import Parts, build_parts, image_part, text_vector
 
 DEFAULT_MODEL = "builtin"
@@ -50,7 +50,7 @@ def get_index(name: str) -> Index:
 
     def load() -> Index:
         encoder = encoders.load(m.model)
-        return Index.load(m.name, model=encoder.spec, fingerprint=encoder.fingerprint)
+        return loader.load(m.name, model=encoder.spec, fingerprint=encoder.fingerprint)
 
     idx = _INDEXES.get_or_make((m.name, m.token), load)
     _INDEXES.discard(lambda key: key[0] != m.name or key == (m.name, m.token))  # older generations
@@ -197,9 +197,9 @@ def _build(name: str, encoder, entries: list[gallery.Entry], factory: str | None
         raise UserError("the source has no files to index")
     on_disk = None  # a snapshot, to skip files already indexed; the merge below re-reads it locked
     if append and name in {m.name for m in list_indexes()}:
-        on_disk = Index.load(name, model=encoder.spec, fingerprint=encoder.fingerprint)
-        if on_disk.manifest.storage == ondisk.ONDISK:  # refused before encoding, not after
-            raise ondisk.read_only(name)
+        on_disk = loader.load(name, model=encoder.spec, fingerprint=encoder.fingerprint)
+        if on_disk.manifest.storage == ONDISK:  # refused before encoding, not after
+            raise read_only(name)
     manifest = new_manifest(name, encoder.spec, encoder.fingerprint, encoder.dim)
     with staging.staging(manifest, len(entries)) as staged:  # RAM stays one batch, any size
         report = run(staged, entries, encoder, progress=progress, known=on_disk._by_hash if on_disk else ())

@@ -10,10 +10,8 @@ Here a build holds one batch whatever its size; the finished staging becomes an 
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -25,9 +23,10 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from mmdemo import paths
-from mmdemo.errors import UserError
-from mmdemo.index import Index, Item
+from mmdemo.index import Index
+from mmdemo.items import Item
 from mmdemo.manifest import Manifest
+from mmdemo.rowfile import memmap
 
 PREFIX = ".scratch-"  # + random: a build's folder under the index directory
 IN_USE = ".in-use"  # flock'd by the build using the folder; the kernel drops it when that process dies
@@ -79,22 +78,6 @@ class Staging:
         """Release the files (their disk space goes with the scratch folder's removal)."""
         self._items.close()
         self._rows = None
-
-
-def memmap(path: Path, dtype: np.dtype | type, shape: tuple[int, ...]) -> np.memmap:
-    """A new ``.npy`` mapped for writing with its blocks reserved up front: a full disk is a
-    clear error here, not a SIGBUS at the first write into a hole, which would kill the
-    whole process (the server, for a build from the app)."""
-    rows = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
-    with open(path, "r+b") as f:
-        size = os.fstat(f.fileno()).st_size
-        try:
-            os.posix_fallocate(f.fileno(), 0, size)
-        except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-                raise UserError(f"not enough free disk for {size >> 20} MB of index rows: {exc.strerror}") from None
-            # the file system cannot reserve blocks (EOPNOTSUPP, EINVAL): write as we go
-    return rows
 
 
 @contextmanager

@@ -71,9 +71,9 @@ def test_unloadable_specs_give_one_clear_error(spec, message):
 
 
 def test_hub_names_fail_fast_when_offline(monkeypatch):
-    from mmdemo.encoders import base
+    from mmdemo.encoders import registry
 
-    monkeypatch.setattr(base, "hub_reachable", lambda: False)
+    monkeypatch.setattr(registry, "hub_reachable", lambda: False)
     for spec in ("hf:openai/clip-vit-base-patch32", "open_clip:ViT-B-32/laion2b_s34b_b79k",
                  "st:clip-ViT-B-32"):
         with pytest.raises(UserError, match="cannot reach the model hub.*local path"):

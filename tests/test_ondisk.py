@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mmdemo import fusion, gpu, ondisk, querymap, spacemap, synthetic
+from mmdemo import fusion, gpu, loader, ondisk, querymap, spacemap, synthetic
 from mmdemo.index import Index, Item
 from mmdemo.manifest import Manifest
 from mmdemo.fusion import Part
@@ -40,7 +40,7 @@ def test_plan_by_budget():
 def test_layout_and_load(built):
     root, emb, m = built
     assert m.storage == "ondisk" and m.count == N
-    idx = Index.load("big", root)
+    idx = loader.load("big", root)
     assert isinstance(idx, ondisk.OnDiskIndex)
     assert isinstance(idx.embeddings, np.memmap) and idx.embeddings.dtype == np.float16
     np.testing.assert_array_equal(idx.embeddings[123], emb[123].astype(np.float16))
@@ -55,7 +55,7 @@ def test_layout_and_load(built):
 
 def test_fused_query_recall_vs_exact(built):
     root, emb, _ = built
-    idx = Index.load("big", root)
+    idx = loader.load("big", root)
     exact = Index(Manifest("flat", "synthetic", "fp", DIM, "Flat"), [Item(str(i), "", str(i)) for i in range(N)],
                   emb.astype(np.float16).astype(np.float32))
     rng = np.random.default_rng(1)
@@ -75,7 +75,7 @@ def test_fused_query_recall_vs_exact(built):
 
 def test_rows_are_read_exactly_without_the_map(built):
     root, emb, _ = built
-    idx = Index.load("big", root)
+    idx = loader.load("big", root)
     rows = np.array([0, 5, 4_999, 5_000, N - 1])
     np.testing.assert_array_equal(idx.read_rows(rows), emb[rows].astype(np.float16))
     assert idx.read_rows(np.zeros(0, np.int64)).shape == (0, DIM)
@@ -83,7 +83,7 @@ def test_rows_are_read_exactly_without_the_map(built):
 
 def test_map_of_an_on_disk_index_reads_only_its_sample(built):
     root, emb, _ = built
-    idx = Index.load("big", root)
+    idx = loader.load("big", root)
     proj, labels = querymap.projection(idx)
     assert len(proj.rows) == len(proj.coords) == len(labels) == querymap.MAX_POINTS < N and proj.count == N
     assert labels[:3] == [f"c{r}" for r in proj.rows[:3]]

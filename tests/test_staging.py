@@ -13,7 +13,7 @@ import pytest
 from mmdemo import cli, ondisk, paths, service, staging, synthetic
 from mmdemo.errors import UserError
 from mmdemo.index import Index, Item
-from mmdemo.manifest import new_manifest
+from mmdemo.manifest import ONDISK, new_manifest
 
 
 def _items(n: int, start: int = 0) -> list[Item]:
@@ -97,7 +97,7 @@ def test_build_over_the_memory_budget_is_served_from_disk(builtin, monkeypatch, 
     assert "resizing" in err
     assert big["factory"].startswith("IVF") and big["count"] == small["count"] == big["added"]
     mem, disk = service.get_index("stage-mem"), service.get_index("stage-disk")
-    assert disk.manifest.storage == ondisk.ONDISK
+    assert disk.manifest.storage == ONDISK
     assert [it.id for it in disk.items] == [it.id for it in mem.items]
     assert np.asarray(disk.embeddings, np.float32).tobytes() == mem.embeddings.tobytes()
     top = service.retrieve("stage-disk", expression=f"@{mem.items[5].id}", k=1)["results"]

@@ -1,18 +1,16 @@
-"""The encoder interface, spec parsing and the process-wide model cache.
+"""The encoder interface and spec parsing: what every backend shares.
 
 A spec string names a model the same way everywhere (CLI, UI, API, manifests):
 ``builtin`` | ``open_clip:ARCH[/TAG|@PATH]`` | ``hf:REPO_OR_DIR`` | ``st:NAME_OR_DIR``.
 Backends only say how to prepare one image, run a prepared batch and tokenize text; batching,
-normalisation, devices, ``inference_mode`` and the fingerprint live here once.
+normalisation, devices, ``inference_mode`` and the fingerprint live here once. The backends
+import this module; ``registry`` imports them (never the other way round).
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import socket
 import threading
-from pathlib import Path
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -20,7 +18,6 @@ import numpy as np
 import torch
 from PIL import Image
 
-from mmdemo import caches
 from mmdemo.errors import UserError
 
 BACKENDS = ("builtin", "open_clip", "hf", "st")
@@ -139,68 +136,3 @@ def _normalise(features: torch.Tensor) -> np.ndarray:
     x = features.detach().float().cpu().numpy()
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return (x / np.maximum(norms, 1e-12)).astype(np.float32)
-
-
-# --- the one process-wide cache -------------------------------------------------------------
-_CACHE = caches.models()  # LRU of MMDEMO_MAX_MODELS; the first model a process loads stays
-_LOADING = threading.Lock()  # one first load at a time: the heaviest thing a request can start
-
-
-def load(spec: str) -> Encoder:
-    """Load a model once per process (thread-safe: concurrent first calls load it once)."""
-    parsed = parse_spec(spec)
-
-    def make() -> Encoder:
-        with _LOADING:
-            return _load_uncached(parsed)
-
-    return _CACHE.get_or_make(parsed.text, make)
-
-
-def needs_hub(spec: ModelSpec) -> bool:
-    """True when loading would download: a pretrained tag, or a repo name that is no local path."""
-    if spec.backend == "open_clip":
-        return spec.tag is not None or spec.name.startswith("hf-hub:")
-    return spec.backend in ("hf", "st") and not Path(spec.name).expanduser().exists()
-
-
-@functools.lru_cache(maxsize=1)
-def hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
-    """One quick connection test, so an offline machine fails in seconds, not after retries."""
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
-
-
-def _load_uncached(spec: ModelSpec) -> Encoder:
-    from mmdemo.encoders import hf, open_clip_backend, st
-
-    if spec.backend in ("hf", "st") and spec.name.startswith(("/", ".", "~")) \
-            and not Path(spec.name).expanduser().exists():
-        raise UserError(f"cannot load model {spec.text!r}: directory {spec.name!r} not found")
-    if needs_hub(spec) and not hub_reachable():
-        raise UserError(f"cannot load model {spec.text!r}: it must be downloaded, and this machine "
-                        f"cannot reach the model hub. {_OFFLINE_HINT}")
-    loaders = {"builtin": open_clip_backend.load_builtin, "open_clip": open_clip_backend.load,
-               "hf": hf.load, "st": st.load}
-    try:
-        return loaders[spec.backend](spec)
-    except UserError:
-        raise
-    except Exception as exc:  # library internals: turn into one line a user can act on
-        raise UserError(_explain(spec, exc)) from exc
-
-
-_OFFLINE_HINT = ("Download the weights on a machine with internet and pass a local path: "
-                 "open_clip:ARCH@/path/weights.bin, hf:/path/dir or st:/path/dir.")
-
-
-def _explain(spec: ModelSpec, exc: Exception) -> str:
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    offline = any(w in str(exc).lower() for w in ("connect", "offline", "resolve", "network",
-                                                     "huggingface.co", "hub", "internet"))
-    hint = (f"this machine cannot reach the model hub. {_OFFLINE_HINT}" if offline else "check the spec: builtin, open_clip:ARCH[/TAG|@PATH], hf:REPO_OR_DIR "
-            "or st:NAME_OR_DIR")
-    return f"cannot load model {spec.text!r}: {reason[:300]}. {hint}"
