@@ -2,7 +2,8 @@
 
 A query is a list of ``Part``s (an image, a text, negative texts, …). Each part has a kind
 (image, text or negative) whose slider weight it takes, a sign and a multiplier, so its
-effective weight is ``sign * multiplier * w[kind]``. Per-part cosine scores against the
+effective weight is ``sign * multiplier * w[kind]``; an *example* (an item of the index, added
+by "more / less like this", a map region or an ``@ID`` term) weighs its multiplier alone. Per-part cosine scores against the
 candidates are computed once; every strategy below only re-weights those cached scores, which
 is why moving a slider never re-encodes or re-scans.
 
@@ -36,7 +37,8 @@ from PIL import Image
 from mmdemo import limits
 from mmdemo.errors import UserError
 
-KINDS = ("image", "text", "negative")
+KINDS = ("image", "text", "negative")  # the kinds a slider weighs
+EXAMPLE = "example"  # the kind of steering terms: their weight is their own multiplier
 MODES = ("early", "late", "rrf", "delta")
 RRF_K = 60
 
@@ -46,11 +48,12 @@ class Part:
     """One term of a query: a unit vector with the kind of slider that weighs it."""
 
     name: str  # what the UI shows: the text, or the image's file name
-    kind: str  # image | text | negative
+    kind: str  # image | text | negative | example
     vector: np.ndarray
     multiplier: float = 1.0  # from a multi-term expression ("2:red")
     sign: float = 1.0  # -1 for delta's source term; negatives get -1 from their kind
     quality: float | None = None  # image confidence, measured when the image was read
+    role: str = ""  # "example" or "region" for steering terms (``feedback``): how views draw them
 
     @property
     def direction(self) -> float:
@@ -73,7 +76,7 @@ def effective_weights(parts: list[Part], weights: dict[str, float]) -> dict[str,
     if not parts:
         raise UserError("the query is empty: give an image, a text, or both")
     positive = [k for k in ("image", "text") if k in present]
-    if not positive:
+    if not positive and EXAMPLE not in present:
         raise UserError("a query needs an image or a text, not only negative text")
     absent = [k for k in ("image", "text") if k not in present]
     moved = sum(w[k] for k in absent)
@@ -84,7 +87,7 @@ def effective_weights(parts: list[Part], weights: dict[str, float]) -> dict[str,
         w[k] = 0.0
     if "negative" not in present:
         w["negative"] = 0.0
-    if not any(w[k] for k in positive):
+    if positive and not any(w[k] for k in positive) and EXAMPLE not in present:
         raise UserError("the weights of the parts you gave are all zero: raise the image or text weight")
     return w
 
@@ -92,7 +95,8 @@ def effective_weights(parts: list[Part], weights: dict[str, float]) -> dict[str,
 def part_weights(parts: list[Part], kind_weights: dict[str, float],
                  qualities: list[float] | None = None) -> np.ndarray:
     """Signed effective weight of each part (times its confidence in quality mode)."""
-    w = np.array([p.direction * p.multiplier * kind_weights[p.kind] for p in parts], np.float64)
+    w = np.array([p.direction * p.multiplier * (1.0 if p.kind == EXAMPLE else kind_weights[p.kind]) for p in parts],
+                 np.float64)
     return w * np.asarray(qualities) if qualities is not None else w
 
 
@@ -189,32 +193,42 @@ class Fused:
     formula: str
 
 
+def part_qualities(cand: Candidates, parts: list[Part]) -> list[float]:
+    """Quality-aware mode's confidence per part: measured for images when read, from the score
+    profile over the candidates for texts."""
+    return [p.quality if p.quality is not None else
+            (text_quality(cand.scores[i]) if p.kind in ("text", "negative") else 1.0) for i, p in enumerate(parts)]
+
+
+def mode_scores(cand: Candidates, mode: str, late_norm: str = "zscore") -> tuple[np.ndarray, str]:
+    """The per-part scores a mode sums by weight, (P, C), and its formula. They never depend on
+    the weights, so every mode's fused score is linear in them (``rankpath`` relies on it)."""
+    if mode == "early":
+        return cand.scores, "score = cos(normalize(Σ wᵢ·eᵢ), g)  (early fusion, normalised query)"
+    if mode == "delta":
+        return cand.scores, "score = cos(normalize(w_img·e_img + w_txt·(t_target − t_source)), g)  (delta)"
+    if mode == "late":
+        return cand.derived(late_norm), f"score = Σ wᵢ·{late_norm}(cos(eᵢ, g))  (late fusion over candidates)"
+    return cand.derived("rrf"), f"score = Σ wᵢ / ({RRF_K} + rankᵢ(g))  (reciprocal-rank fusion)"
+
+
+def query_norm(parts: list[Part], w: np.ndarray) -> float:
+    """‖Σ wᵢ eᵢ‖: early and delta divide by it, so their score is a cosine with the query."""
+    norm = float(np.linalg.norm((w[:, None] * np.stack([p.vector for p in parts])).sum(axis=0)))
+    if norm < 1e-8:
+        raise UserError("the weighted parts cancel out (the fused query is zero): change a weight")
+    return norm
+
+
 def fuse(cand: Candidates, parts: list[Part], kind_weights: dict[str, float], mode: str = "early",
          k: int = 10, threshold: float | None = None, quality: bool = False,
          late_norm: str = "zscore") -> Fused:
     """Combine cached part scores by ``mode`` and return the top ``k`` above ``threshold``."""
     if mode not in MODES:
         raise UserError(f"unknown fusion mode {mode!r}: choose one of {', '.join(MODES)}")
-    qualities = None
-    if quality:
-        qualities = [p.quality if p.quality is not None else
-                     (text_quality(cand.scores[i]) if p.kind != "image" else 1.0)
-                     for i, p in enumerate(parts)]
-    w = part_weights(parts, kind_weights, qualities)
-    scale = 1.0  # early and delta divide by the norm of the fused query: cosine with it
-    if mode in ("early", "delta"):
-        norm = float(np.linalg.norm((w[:, None] * np.stack([p.vector for p in parts])).sum(axis=0)))
-        if norm < 1e-8:
-            raise UserError("the weighted parts cancel out (the fused query is zero): change a weight")
-        scale, per_part = 1.0 / norm, cand.scores
-        formula = ("score = cos(normalize(Σ wᵢ·eᵢ), g)  (early fusion, normalised query)" if mode == "early"
-                   else "score = cos(normalize(w_img·e_img + w_txt·(t_target − t_source)), g)  (delta)")
-    elif mode == "late":
-        per_part = cand.derived(late_norm)
-        formula = f"score = Σ wᵢ·{late_norm}(cos(eᵢ, g))  (late fusion over candidates)"
-    else:
-        per_part = cand.derived("rrf")
-        formula = f"score = Σ wᵢ / ({RRF_K} + rankᵢ(g))  (reciprocal-rank fusion)"
+    w = part_weights(parts, kind_weights, part_qualities(cand, parts) if quality else None)
+    per_part, formula = mode_scores(cand, mode, late_norm)
+    scale = 1.0 / query_norm(parts, w) if mode in ("early", "delta") else 1.0
     applied = w * scale
     total = applied.astype(np.float32) @ per_part  # one pass over the cached scores
     top = top_k(total, k, threshold)

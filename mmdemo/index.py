@@ -63,6 +63,7 @@ class Index:
         self.items = items
         self.embeddings = np.ascontiguousarray(embeddings, np.float32)
         self._by_hash = {it.sha1: i for i, it in enumerate(items)}
+        self._by_id: dict[str, int] | None = None
         self.vectors = vectors if vectors is not None else self._build_faiss()
         self.lock = threading.RLock()
         self._loaded_defaults = copy.deepcopy(manifest.defaults)  # to tell the caller's changes apart
@@ -134,6 +135,7 @@ class Index:
         return removed
 
     def _touch(self) -> None:
+        self._by_id = None
         self.manifest.count = len(self.items)
         self.manifest.updated = manifest_mod.now()
 
@@ -169,6 +171,19 @@ class Index:
                 rows.update(self.search(v, pool)[0].tolist())
         union = np.array(sorted(rows), np.int64)
         return Candidates(union, gpu.score(vectors, self.embeddings, union), exact=False)
+
+    def rows_of(self, ids: list[str]) -> np.ndarray:
+        """Row of each item id, -1 for ids this index does not hold (a dict made on first use,
+        dropped by every edit)."""
+        with self.lock:
+            if self._by_id is None:
+                self._by_id = {it.id: i for i, it in enumerate(self.items)}
+            by_id = self._by_id
+        return np.array([by_id.get(i, -1) for i in ids], np.int64)
+
+    def read_rows(self, rows: np.ndarray) -> np.ndarray:
+        """The stored (fp16-exact) embeddings of some rows."""
+        return self.embeddings[np.asarray(rows, np.int64)]
 
     @property
     def nbytes(self) -> int:

@@ -24,6 +24,9 @@ MAX_WEIGHT = 10.0  # weights and term multipliers lie in [0, MAX_WEIGHT]
 MAX_NLIST = 65_536
 MAX_HNSW_M = 128
 MAX_TERM_SCAN = 200_000  # items an @id / @name term is looked up among (a scan of the items)
+MAX_EXAMPLES = 8  # "more / less like this" items in one query
+MAX_REGION = 4000  # items of one map selection (the map draws at most 4,000)
+MAX_STEPS = 201  # weights on a rank path
 
 
 def text(value: Any, what: str = "the text") -> str:
@@ -47,15 +50,36 @@ def weight(value: Any, what: str = "weight") -> float:
     return w
 
 
-def k(value: Any) -> int:
-    """The number of results: a whole number in [1, MAX_K]."""
+def signed_weight(value: Any, what: str = "weight") -> float:
+    """A finite number in [-MAX_WEIGHT, MAX_WEIGHT]: an example's weight (negative = less like it)."""
+    try:
+        w = float(value)
+    except (TypeError, ValueError):
+        raise UserError(f"{what} must be a number, got {str(value)[:40]!r}") from None
+    if not (math.isfinite(w) and -MAX_WEIGHT <= w <= MAX_WEIGHT):
+        raise UserError(f"{what} must be between -{MAX_WEIGHT:g} and {MAX_WEIGHT:g}, got {str(value)[:40]}")
+    return w
+
+
+def whole(value: Any, what: str, lo: int, hi: int) -> int:
+    """A whole number in [lo, hi]."""
     try:
         n = int(value)
     except (TypeError, ValueError, OverflowError):
-        raise UserError(f"k must be a whole number, got {str(value)[:40]!r}") from None
-    if not 1 <= n <= MAX_K:
-        raise UserError(f"k must be between 1 and {MAX_K}, got {n}")
+        raise UserError(f"{what} must be a whole number, got {str(value)[:40]!r}") from None
+    if not lo <= n <= hi:
+        raise UserError(f"{what} must be between {lo} and {hi}, got {n}")
     return n
+
+
+def k(value: Any) -> int:
+    """The number of results: a whole number in [1, MAX_K]."""
+    return whole(value, "k", 1, MAX_K)
+
+
+def steps(value: Any) -> int:
+    """Weights on a rank path: a whole number in [2, MAX_STEPS]."""
+    return whole(value, "steps", 2, MAX_STEPS)
 
 
 def threshold(value: Any) -> float | None:

@@ -21,7 +21,7 @@ from mmdemo.errors import UserError
 FORMAT_VERSION = 2  # 2: data files named by a random data id; a token in every manifest
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 ONDISK = "ondisk"  # Manifest.storage of an out-of-core index (ondisk.py)
-_DATA_PREFIXES = ("vectors-", "embeddings-", "items-", "ivfdata-", "offsets-")
+_DATA_PREFIXES = ("vectors-", "embeddings-", "items-", "ivfdata-", "offsets-", "ids-")
 
 
 @dataclass

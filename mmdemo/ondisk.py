@@ -8,6 +8,7 @@ An in-memory index costs ~2 × 4 bytes × dim per item (float32 embeddings + FAI
     embeddings-<data>.npy   float16, opened with ``mmap_mode="r"``: ANN candidates are
                             re-scored exactly from the rows they touch, never a float32 copy
     items-<data>.jsonl      + offsets-<data>.npy (byte offset of each line): items read on demand
+    ids-<data>.npy          the item ids sorted, with their rows: an id is found by binary search
 
 Loading maps the files and reads the small trained parts (centroids, PQ tables): seconds and
 tens of MB whatever the size. Serving RAM is then the pages queries touch.
@@ -34,7 +35,7 @@ import faiss
 import numpy as np
 from faiss.contrib.ondisk import merge_ondisk
 
-from mmdemo import gpu, locks, rowfile
+from mmdemo import gpu, limits, locks, rowfile
 from mmdemo import manifest as manifest_mod
 from mmdemo.errors import UserError
 from mmdemo.fusion import Candidates
@@ -186,11 +187,17 @@ def _c_stdout_to_stderr() -> Iterator[None]:
 
 
 def files(data: str) -> dict[str, str]:
-    return {**manifest_mod.files(data), "ivfdata": f"ivfdata-{data}.ivfdata", "offsets": f"offsets-{data}.npy"}
+    return {**manifest_mod.files(data), "ivfdata": f"ivfdata-{data}.ivfdata", "offsets": f"offsets-{data}.npy",
+            "ids": f"ids-{data}.npy"}
+
+
+ID_BYTES = 16  # item ids are 16 hex digits; an index with longer ids is looked up by a scan
 
 
 def _write_items(folder: Path, names: dict[str, str], items: Iterable[dict], count: int) -> None:
     offsets = np.zeros(count + 1, np.int64)
+    ids = np.zeros(count, [("id", f"S{ID_BYTES}"), ("row", np.int64)])
+    fits = [True]
 
     def write_lines(p: Path) -> None:
         n = 0
@@ -198,11 +205,18 @@ def _write_items(folder: Path, names: dict[str, str], items: Iterable[dict], cou
             for n, item in enumerate(items, 1):
                 f.write(json.dumps(item, ensure_ascii=False).encode() + b"\n")
                 offsets[n] = f.tell()
+                key = str(item["id"]).encode()
+                fits[0] = fits[0] and len(key) <= ID_BYTES and n <= count
+                if fits[0]:
+                    ids[n - 1] = (key, n - 1)
         if n != count:
             raise UserError(f"{n} items for {count} embeddings")
 
     locks.atomic_write(folder / names["items"], write_lines)
     locks.atomic_write(folder / names["offsets"], lambda p: _save_npy(p, offsets))
+    if fits[0]:
+        ids.sort(order="id", kind="stable")
+        locks.atomic_write(folder / names["ids"], lambda p: _save_npy(p, ids))
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
@@ -249,6 +263,8 @@ class OnDiskIndex:
             self.embeddings._mmap.madvise(mmap.MADV_RANDOM)
         self._rows_file = open(folder / names["embeddings"], "rb")  # candidates' rows: pread
         self.items = LazyItems(folder / names["items"], np.load(folder / names["offsets"], mmap_mode="r"))
+        ids = folder / names["ids"]
+        self._ids = np.load(ids, mmap_mode="r") if ids.is_file() and manifest.count else None
         self.vectors = faiss.read_index(str(folder / names["vectors"]), faiss.IO_FLAG_ONDISK_SAME_DIR)
         self.nprobe = nprobe_for(faiss.extract_index_ivf(self.vectors).nlist)
         faiss.extract_index_ivf(self.vectors).nprobe = self.nprobe
@@ -286,6 +302,20 @@ class OnDiskIndex:
         _, rows = self.vectors.search(positive, min(pool, len(self)))
         union = np.unique(rows[rows >= 0])
         return Candidates(union, gpu.score(vectors, self.read_rows(union)), exact=False)
+
+    def rows_of(self, ids: list[str]) -> np.ndarray:
+        """Row of each item id, -1 for unknown ones: a binary search in the sorted id file
+        (an index written before it existed is scanned once, if small enough)."""
+        if self._ids is None:
+            if len(self) > limits.MAX_TERM_SCAN:
+                raise UserError(f"index {self.manifest.name!r} predates item lookup on disk: rebuild it to "
+                                "name its items by id")
+            by_id = {it.id: i for i, it in enumerate(self.items)}
+            return np.array([by_id.get(i, -1) for i in ids], np.int64)
+        keys = np.array([str(i).encode() for i in ids], f"S{ID_BYTES + 1}")  # a longer id matches none
+        at = np.minimum(np.searchsorted(self._ids["id"], keys), len(self._ids) - 1)
+        found = self._ids[at]
+        return np.where(found["id"] == keys, found["row"], -1).astype(np.int64)
 
     def read_rows(self, rows: np.ndarray) -> np.ndarray:
         """fp16 rows by ``pread``. Touching them through the map would map whole page-cache

@@ -8,14 +8,13 @@ from __future__ import annotations
 import hashlib
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 from PIL import Image
 
-from mmdemo import classify as cls
 from mmdemo import caches, fusion, limits, query
 from mmdemo.data import images
 from mmdemo.data.vocab import COLOR_NAMES, GARMENTS, SHAPES
@@ -92,7 +91,7 @@ def guess_source(encoder, image_vec: np.ndarray, target: str) -> str | None:
         named = [w for w in vocab if w in words or w in target.lower().split(" ")]
         if named:
             others = [w for w in vocab if w not in named]
-            emb = cls.label_embeddings(encoder, others, (template,))
+            emb = np.stack([text_vector(encoder, limits.fill(template, w)) for w in others])  # cached per text
             return others[int(np.argmax(emb @ image_vec))]
     return None
 
@@ -106,16 +105,17 @@ class Parts:
 def build_parts(encoder, image: Any = None, text: str | None = None,
                 negative: str | Sequence[str] | None = None, expression: str | None = None,
                 fusion_mode: str = "early", source: str | None = None, idx: Index | None = None,
-                allow_paths: bool = False) -> Parts:
-    """Turn the user's inputs into weighted parts; embeddings come from the cache."""
+                allow_paths: bool = False, steer: Sequence[fusion.Part] = ()) -> Parts:
+    """Turn the user's inputs into weighted parts; embeddings come from the cache. ``steer``
+    (examples and a map region, ``feedback``) joins as image terms."""
     parts: list[fusion.Part] = []
+    names: set[str] = set()
     if expression and expression.strip():
-        names: set[str] = set()
         for term in query.parse(limits.text(expression, "the expression")):
             name = _unique(term.value if term.kind == "text" else Path(term.value).name, names)
             if term.kind == "image":
-                vec, q = image_term(encoder, term.value, image, idx, allow_paths)
-                parts.append(fusion.Part(name, "image", vec, term.multiplier, term.sign, quality=q))
+                vec, q, kind = image_term(encoder, term.value, image, idx, allow_paths)
+                parts.append(fusion.Part(name, kind, vec, term.multiplier, term.sign, quality=q))
             elif term.sign < 0:
                 parts.append(fusion.Part(name, "negative", text_vector(encoder, term.value), term.multiplier))
             else:
@@ -127,48 +127,66 @@ def build_parts(encoder, image: Any = None, text: str | None = None,
     for i, neg in enumerate(split_negatives(negative)):
         parts.append(fusion.Part("negative" if i == 0 else f"negative {i + 1}", "negative",
                                  text_vector(encoder, neg)))
+    parts += [replace(p, name=_unique(p.name, names)) for p in steer]
     if not parts:
         raise UserError("the query is empty: give an image, a text, or both")
-    if fusion_mode != "delta":
-        return Parts(parts)
-    img = next((p for p in parts if p.kind == "image"), None)
-    target = next((p for p in parts if p.kind == "text"), None)
-    if img is None or target is None:
-        raise UserError("delta fusion needs both an image and a text saying what to change it to")
+    return with_delta_source(encoder, parts, text, source) if fusion_mode == "delta" else Parts(parts)
+
+
+DELTA_NEEDS = "delta fusion needs both an image and a text saying what to change it to"
+
+
+def can_delta(parts: list[fusion.Part]) -> bool:
+    """Delta moves a query image along a text: it needs one of each (examples are no image)."""
+    return any(p.kind == "image" for p in parts) and any(p.kind == "text" for p in parts)
+
+
+def with_delta_source(encoder, parts: list[fusion.Part], text: str | None = None,
+                      source: str | None = None) -> Parts:
+    """Delta fusion's parts: the query's, plus its source text (typed, or guessed from the
+    image) subtracted with the text weight."""
+    if not can_delta(parts):
+        raise UserError(DELTA_NEEDS)
+    img = next(p for p in parts if p.kind == "image")
+    target = next(p for p in parts if p.kind == "text")
     target_text = text if text and str(text).strip() else target.name
     src = clean_text(source) if source and str(source).strip() else guess_source(encoder, img.vector, target_text)
     if src:
-        parts.append(fusion.Part(f"from: {src}", "text", text_vector(encoder, src), sign=-1.0))
+        parts = [*parts, fusion.Part(f"from: {src}", "text", text_vector(encoder, src), sign=-1.0)]
     return Parts(parts, src)
 
 
 def image_term(encoder, ref: str, image: Any, idx: Index | None,
-               allow_paths: bool) -> tuple[np.ndarray, float | None]:
-    """An ``@`` term's vector: ``@image`` (this request's upload), an item of the index searched
-    (its stored embedding: no file is read), or, for the CLI's local user, a file path.
-    The answer never depends on whether a path exists unless paths are allowed."""
+               allow_paths: bool) -> tuple[np.ndarray, float | None, str]:
+    """An ``@`` term's (vector, quality, kind): ``@image`` (this request's upload, kind image),
+    an item of the index searched (its stored embedding, no file is read: an example, which
+    weighs its multiplier alone), or, for the CLI's local user, a file path (kind image). The
+    answer never depends on whether a path exists unless paths are allowed."""
     if ref == "image":
         if image is None:
             raise UserError("'@image' names the uploaded query image, but none was given")
         part = image_part(encoder, image)
-        return part.vector, part.quality
+        return part.vector, part.quality, "image"
     row = _row_of(idx, ref) if idx is not None else None
     if row is not None:
-        return idx.embeddings[row], None
+        return np.asarray(idx.read_rows(np.array([row]))[0], np.float32), None, fusion.EXAMPLE
     if allow_paths:
         part = image_part(encoder, ref)
-        return part.vector, part.quality
+        return part.vector, part.quality, "image"
     raise UserError(f"image term @{ref[:40]}: name @image (the uploaded image) or an item id of the "
                     "index searched (the id of a result); server paths are not accepted")
 
 
 def _row_of(idx: Index, ref: str) -> int | None:
-    """The row of an item named by its id or its file name (``shape-0001.png``)."""
+    """The row of an item named by its id (any index size) or its file name (``shape-0001.png``,
+    a scan, on indexes of up to MAX_TERM_SCAN items)."""
+    row = int(idx.rows_of([ref])[0]) if len(ref) <= 64 else -1
+    if row >= 0:
+        return row
     if len(idx) > limits.MAX_TERM_SCAN:  # a scan of millions of (on-disk) items per term
-        raise UserError(f"image terms name items of indexes of up to {limits.MAX_TERM_SCAN:,} items; "
-                        f"{idx.manifest.name!r} has {len(idx):,}: give the image itself (@image)")
-    return next((i for i, it in enumerate(idx.items)
-                 if ref in (it.id, it.path) or it.path.rsplit("/", 1)[-1] == ref), None)
+        raise UserError(f"image terms name items by file name on indexes of up to {limits.MAX_TERM_SCAN:,} "
+                        f"items; {idx.manifest.name!r} has {len(idx):,}: name it by its id, or give @image")
+    return next((i for i, it in enumerate(idx.items) if ref == it.path or it.path.rsplit("/", 1)[-1] == ref), None)
 
 
 def _unique(name: str, taken: set[str]) -> str:

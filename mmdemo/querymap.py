@@ -19,9 +19,13 @@ import numpy as np
 
 from mmdemo import caches, encoders, fusion, limits, paths, service, spacemap
 from mmdemo import classify as cls
-from mmdemo.index import Index, Manifest, read_manifest
+from mmdemo import gap as gap_mod
+from mmdemo.gap import Gap
+from mmdemo.index import Index, Manifest
+from mmdemo.request import Query
 
-MAX_POINTS = 4000  # items drawn on a map (a fixed sample of a larger index; top-k always)
+MAX_TEXTS = 500  # distinct captions drawn on the gap layer (the page stays light)
+
 _PROJECTIONS = caches.Cache(8)
 _LABEL_MAPS = caches.Cache(32)
 
@@ -38,10 +42,10 @@ def projection(idx: Index) -> tuple[spacemap.Projection, list[str]]:
     key = map_key(idx.manifest)
 
     def make():
-        if _saved(idx):
-            proj = spacemap.load_or_fit(paths.index_dir() / idx.manifest.name, key, idx.embeddings, MAX_POINTS)
+        if service.is_saved(idx):
+            proj = spacemap.load_or_fit(paths.index_dir() / idx.manifest.name, key, idx.embeddings, spacemap.MAX_POINTS)
         else:
-            proj = spacemap.fit(idx.embeddings, MAX_POINTS)
+            proj = spacemap.fit(idx.embeddings, spacemap.MAX_POINTS)
         return proj, [_label(idx.items[int(r)]) for r in proj.rows]
 
     return _PROJECTIONS.get_or_make((idx.manifest.name, key, len(idx)), make)
@@ -51,13 +55,6 @@ def _label(item) -> str:
     return item.label or item.caption or item.id
 
 
-def _saved(idx: Index) -> bool:
-    try:
-        return read_manifest(idx.manifest.name).token == idx.manifest.token
-    except Exception:  # no such saved index (or an unreadable one): nothing to cache beside
-        return False
-
-
 def _point(name: str, kind: str, xy: np.ndarray, weight: float | None = None) -> dict:
     out = {"name": name, "kind": kind, "x": round(float(xy[0]), 5), "y": round(float(xy[1]), 5)}
     return out if weight is None else {**out, "weight": round(float(weight), 4)}
@@ -65,12 +62,12 @@ def _point(name: str, kind: str, xy: np.ndarray, weight: float | None = None) ->
 
 def query_points(proj: spacemap.Projection, parts: list[fusion.Part], weights: Sequence[float],
                  fused: np.ndarray | None = None) -> list[dict]:
-    """One point per part (kind image, text, negative, or source for delta's "from"), then the
-    fused query: ``fused`` if given (learned), else the weighted mean of the parts."""
+    """One point per part (kind image, text, negative, example, region, or source for delta's
+    "from"), then the fused query: ``fused`` if given (learned), else the weighted mean."""
     w = np.asarray(weights, np.float64)
     vectors = np.stack([p.vector for p in parts])
     xy = proj.place(vectors)
-    points = [_point(p.name, "source" if p.kind == "text" and p.sign < 0 else p.kind, xy[i], w[i])
+    points = [_point(p.name, p.role or ("source" if p.kind == "text" and p.sign < 0 else p.kind), xy[i], w[i])
               for i, p in enumerate(parts)]
     if fused is None:
         positive = w[w > 0].sum()
@@ -90,46 +87,62 @@ def _items(proj: spacemap.Projection, labels: list[str], extra: Sequence[tuple[i
             "y": np.round(xy[order, 1], 5).tolist(), "label": [names[i] for i in order]}
 
 
-def retrieval_map(index: str | Index | None = None, image: Any = None, text: str | None = None,
-                  negative: str | Sequence[str] | None = None, w_image: float = 0.5, w_text: float = 0.5,
-                  w_negative: float = 0.5, fusion_mode: str = "early", quality: bool = False, k: int = 10,
-                  threshold: float | None = None, expression: str | None = None, source: str | None = None,
-                  model: str | None = None, result: dict | None = None) -> dict:
+def retrieval_map(idx, prepared: service.Prepared | None = None, fused: fusion.Fused | None = None,
+                  texts: bool = False) -> dict:
     """The index's items on the map, the query's parts and fused point, and the top-k.
 
-    ``result`` is ``service.retrieve``'s answer for the same arguments when the caller has it
-    (the Retrieve tab does), so nothing is searched twice. With no image, text or expression
-    only the items are returned.
-    """
-    given = image is not None or (text or "").strip() or (expression or "").strip()
-    if given and result is None:
-        result = service.retrieve(index, image, text, negative, w_image, w_text, w_negative, fusion_mode,
-                                  quality, k, threshold, expression, source, model)
-    if isinstance(index, Index):
-        idx = index
-    else:
-        idx = service.get_index(result["index"] if result else index or service.default_index_name(
-            model or service.DEFAULT_MODEL))
+    ``prepared`` and ``fused`` are the query as the Retrieve tab already scored it, so nothing
+    is searched twice; without them only the items are drawn. ``texts`` adds the modality-gap
+    layer: the sample's captions (or labels) placed by the same projection, and both means."""
     proj, labels = projection(idx)
     out = {"index": idx.manifest.name, "generation": map_key(idx.manifest), "projection": "pca",
            "explained": [round(float(v), 4) for v in proj.explained], "queries": [], "top": []}
-    if not result:
+    if texts:
+        encoder = prepared.encoder if prepared else encoders.load(idx.manifest.model)
+        out.update(text_layer(proj, prepared.gap if prepared and prepared.gap else service.modality_gap(idx, encoder),
+                              centered=bool(prepared and prepared.query.center)))
+    if prepared is None or fused is None:
         return {**out, "items": _items(proj, labels)}
-    encoder = service.index_encoder(idx, model)
-    built = service.build_parts(encoder, image, text, negative, expression, fusion_mode, source, idx)
-    if fusion_mode == "learned":
-        kinds = fusion.effective_weights(built.parts, {"image": w_image, "text": w_text,
-                                                       "negative": w_negative})
-        learned = service.learned_parts(idx, encoder, built.parts).parts[0].vector
-        out["queries"] = query_points(proj, built.parts, fusion.part_weights(built.parts, kinds), learned)
-    else:
-        out["queries"] = query_points(proj, built.parts, [p["weight"] for p in result["parts"]])
-    rows = [r["row"] for r in result["results"]]
-    xy = proj.place(idx.embeddings[np.asarray(rows, np.int64)]) if rows else np.zeros((0, 2))
-    out["top"] = [{"rank": i + 1, "id": r["id"], "row": row, "x": round(float(p[0]), 5), "y": round(float(p[1]), 5)}
-                  for i, (r, row, p) in enumerate(zip(result["results"], rows, xy))]
-    extra = [(row, p, r["label"] or r["caption"] or r["id"]) for r, row, p in zip(result["results"], rows, xy)]
+    learned = prepared.query.fusion == "learned"
+    weights = (fusion.part_weights(prepared.parts, prepared.kinds) if learned
+               else fused.weights)
+    out["queries"] = query_points(proj, prepared.parts, weights, prepared.scored[0].vector if learned else None)
+    rows = [int(r) for r in fused.rows]
+    xy = proj.place(np.asarray(idx.read_rows(np.asarray(rows, np.int64)), np.float32)) if rows else np.zeros((0, 2))
+    items = [idx.items[r] for r in rows]
+    out["top"] = [{"rank": i + 1, "id": it.id, "row": row, "x": round(float(p[0]), 5), "y": round(float(p[1]), 5)}
+                  for i, (it, row, p) in enumerate(zip(items, rows, xy))]
+    extra = [(row, p, _label(it)) for it, row, p in zip(items, rows, xy)]
     return {**out, "items": _items(proj, labels, extra)}
+
+
+def text_layer(proj: spacemap.Projection, g: Gap | None, centered: bool = False) -> dict:
+    """The gap drawn: the distinct texts of the sample (at most MAX_TEXTS), each with the rows it
+    describes, and the two modality means; after centering the texts sit where it moved them."""
+    if g is None:
+        return {"gap": None, "texts": {"x": [], "y": [], "text": [], "rows": []}}
+    vectors = gap_mod.center_texts(g.text_vectors, g) if centered else g.text_vectors
+    shown = min(len(g.texts), MAX_TEXTS)
+    xy = proj.place(vectors[:shown])
+    per_row = vectors[g.text_of[g.text_of >= 0]]
+    mean_xy = proj.place(per_row.mean(axis=0))[0]
+    image_xy = proj.place(g.image_mean)[0]
+    return {"gap": {"image_mean": [round(float(v), 5) for v in image_xy],
+                    "text_mean": [round(float(v), 5) for v in mean_xy], "norm": round(g.norm, 4),
+                    "pair_cos": round(g.pair_cos, 4), "source": g.source, "centered": centered},
+            "texts": {"x": np.round(xy[:, 0], 5).tolist(), "y": np.round(xy[:, 1], 5).tolist(),
+                      "text": g.texts[:shown], "rows": [g.rows[g.text_of == t].tolist() for t in range(shown)]}}
+
+
+def query_map(index: str | Index | None, query: Query | None = None, model: str | None = None,
+              texts: bool = False) -> dict:
+    """``retrieval_map`` for a query given as a ``Query`` (the API's ``/map``): prepared and
+    fused here; with nothing asked, only the items."""
+    if query is None or not query.given:
+        idx = service.resolve(index, model)
+        return retrieval_map(idx, texts=texts)
+    prepared = service.prepare(index, query, model)
+    return retrieval_map(prepared.idx, prepared, service.score(prepared), texts)
 
 
 def classification_map(image: Any = None, labels: str | Sequence[str] = "", text: str | None = None,

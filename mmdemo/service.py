@@ -9,7 +9,7 @@ so it costs one weighted sum and a top-k, never an encode or a scan.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -18,20 +18,24 @@ import numpy as np
 
 from mmdemo import build as build_mod
 from mmdemo import classify as cls
-from mmdemo import caches, encoders, fusion, limits, loader, ondisk, paths, sessions, staging
+from mmdemo import caches, encoders, feedback, fusion, limits, loader, ondisk, paths, sessions, spacemap, staging
+from mmdemo import gap as gap_mod
 from mmdemo.data import gallery, uploads
 from mmdemo.errors import UserError
 from mmdemo.index import Index, delete_index, list_indexes, read_manifest, update, validate_name
 from mmdemo.manifest import ONDISK, new_manifest, read_only
-from mmdemo.parts import Parts, build_parts, image_part, text_vector
+from mmdemo.gap import Gap, center_texts
+from mmdemo.parts import build_parts, can_delta, image_part, text_vector, with_delta_source
+from mmdemo.request import MODES, Query
 
 DEFAULT_MODEL = "builtin"
-MODES = fusion.MODES + ("learned",)
 
 _CANDIDATES = caches.candidates()  # (index data id, count, parts) -> per-part scores
 _LABELS = caches.labels()
 _COMBINERS = caches.combiners()
 _INDEXES = caches.indexes()  # (name, manifest token) -> Index
+_GAPS = caches.Cache(8)
+_COMPOSED = caches.Cache(256)  # (index token, image, text) -> learned fusion's composed query  # (name, data id, count) -> the index's modality gap
 
 
 # --- models and indexes ---------------------------------------------------------------------
@@ -57,6 +61,14 @@ def get_index(name: str) -> Index:
     return idx
 
 
+def resolve(index: str | Index | None, model: str | None = None):
+    """An index object: the one given (a private gallery), or a saved one by name (default:
+    the model's bundled index)."""
+    if index is not None and not isinstance(index, str):
+        return index
+    return get_index(index or default_index_name(model or DEFAULT_MODEL))
+
+
 def index_encoder(idx: Index, model: str | None = None):
     """The index's own model; naming a different one is an index/model mismatch."""
     encoder = encoders.load(idx.manifest.model)
@@ -69,63 +81,163 @@ def index_encoder(idx: Index, model: str | None = None):
 
 
 # --- retrieval ------------------------------------------------------------------------------
-def retrieve(index: str | Index | None = None, image: Any = None, text: str | None = None,
-             negative: str | Sequence[str] | None = None, w_image: float = 0.5, w_text: float = 0.5,
-             w_negative: float = 0.5, fusion_mode: str = "early", quality: bool = False, k: int = 10,
-             threshold: float | None = None, expression: str | None = None, source: str | None = None,
-             model: str | None = None, allow_paths: bool = False, thumb_root: Path | None = None) -> dict:
-    """A fused query against an index (a saved one's name, or an in-memory private gallery).
+@dataclass
+class Prepared:
+    """One query made ready to score: its parts, weights and cached candidate scores. Every
+    re-weighting of the same parts (a slider move, another strategy, a path) reuses ``cand``."""
 
-    Each result names its display image as ``file`` (a thumbnail or bundled image the server
-    serves) and its stored ``path``; the faces choose what to show. ``allow_paths`` lets
-    expression image terms read files (the CLI's local user only).
-    """
-    if fusion_mode not in MODES:
-        raise UserError(f"unknown fusion mode {str(fusion_mode)[:40]!r}: choose one of {', '.join(MODES)}")
-    k, threshold = limits.k(k), limits.threshold(threshold)
-    idx = index if isinstance(index, Index) else get_index(index or default_index_name(model or DEFAULT_MODEL))
+    idx: Any  # Index or OnDiskIndex
+    encoder: Any
+    query: Query
+    parts: list[fusion.Part]  # as the user gave them (centred when asked); delta's source included
+    kinds: dict[str, float]  # effective slider weights
+    scored: list[fusion.Part]  # as scored: ``parts``, or learned fusion's one composed part
+    mode: str  # the fusion mode that scores ``scored``
+    scoring_kinds: dict[str, float]
+    source: str | None
+    cand: fusion.Candidates
+    gap: Gap | None = None
+    given: list[fusion.Part] = field(default_factory=list)  # before centering: learned fusion's input
+
+
+def prepare(index: str | Index | None, query: Query, model: str | None = None, allow_paths: bool = False,
+            delta_form: bool = False) -> Prepared:
+    """Resolve the index, encode (or fetch from cache) the query's parts, apply centering and
+    learned fusion, and get the per-part candidate scores. ``delta_form`` adds delta's source
+    part whatever the mode when the query has an image and a text (``/compare`` scores delta
+    beside the others from one set of parts)."""
+    idx = resolve(index, model)
     encoder = index_encoder(idx, model)
-    built = build_parts(encoder, image, text, negative, expression, fusion_mode, source, idx, allow_paths)
-    kinds = fusion.effective_weights(built.parts, {"image": w_image, "text": w_text, "negative": w_negative})
-    scoring_mode, scoring_kinds = fusion_mode, kinds
-    if fusion_mode == "learned":  # one composed query, scored like early fusion; sliders unused
-        built = learned_parts(idx, encoder, built.parts)
-        scoring_mode, scoring_kinds = "early", {**kinds, "image": 1.0}
-    cand = candidates_for(idx, built.parts)
-    fused = fusion.fuse(cand, built.parts, scoring_kinds, scoring_mode, k, threshold, quality)
-    results = []
-    for row, score, contrib in zip(fused.rows, fused.scores, fused.contributions):
-        item = idx.items[int(row)]
-        shown = gallery.display_file(item.path, item.sha1, thumb_root)
-        results.append({"id": item.id, "row": int(row), "name": item.path.rsplit("/", 1)[-1], "path": item.path,
-                        "file": str(shown) if shown else None, "score": round(float(score), 6),
-                        "parts": {p.name: round(float(c), 6) for p, c in zip(built.parts, contrib)},
-                        "caption": item.caption, "label": item.label})
-    return {
-        "results": results,
-        "weights": {k_: round(v, 6) for k_, v in kinds.items()},
-        "parts": [{"name": p.name, "kind": p.kind, "weight": round(float(w), 6),
-                   **({"quality": round(p.quality, 3)} if p.quality is not None else {})}
-                  for p, w in zip(built.parts, fused.weights)],
-        "fusion": fusion_mode, "source": built.source,
-        "formula": ("score = cos(combiner(e_img, e_txt), g)  (learned fusion; sliders unused)"
-                    if fusion_mode == "learned" else fused.formula),
-        "index": idx.manifest.name, "model": encoder.spec, "candidates": int(len(cand.rows)),
-    }
+    steer = feedback.parts(idx, query.examples, query.region)
+    built = build_parts(encoder, query.image, query.text, query.negative, query.expression,
+                        "early" if query.fusion == "learned" else query.fusion, query.source, idx, allow_paths, steer)
+    if delta_form and query.fusion != "delta" and can_delta(built.parts):
+        built = with_delta_source(encoder, built.parts, query.text, query.source)
+    g = modality_gap(idx, encoder) if query.center else None
+    if query.center and g is None:
+        raise UserError(f"centering needs texts for the items of {idx.manifest.name!r} (captions or labels), "
+                        "and they have none")
+    parts = centered(built.parts, g) if g is not None else built.parts
+    kinds = fusion.effective_weights(parts, query.weights)
+    scored, mode, scoring_kinds = parts, query.fusion, kinds
+    if query.fusion == "learned":  # one composed query, scored like early fusion; sliders unused
+        scored, mode, scoring_kinds = learned_query(idx, encoder, built.parts), "early", {**kinds, "image": 1.0}
+    return Prepared(idx, encoder, query, parts, kinds, scored, mode, scoring_kinds, built.source,
+                    candidates_for(idx, scored), g, built.parts)
 
 
-def learned_parts(idx: Index, encoder, parts: list[fusion.Part]) -> Parts:
-    """Model-level fusion: the index's trained combiner turns image + text into one query."""
+def learned_query(idx, encoder, given: list[fusion.Part]) -> list[fusion.Part]:
+    """Model-level fusion: the index's trained combiner turns the raw (never centred) image and
+    text into one query part; it was trained on them. Steering terms have no place in it."""
     from mmdemo import combiner
 
-    img = next((p for p in parts if p.kind == "image"), None)
-    txt = next((p for p in parts if p.kind == "text"), None)
+    if any(p.kind == fusion.EXAMPLE for p in given):
+        raise UserError("learned fusion composes one image with one text: examples and map regions "
+                        "work with early, late, rrf and delta")
+    img = next((p for p in given if p.kind == "image"), None)
+    txt = next((p for p in given if p.kind == "text"), None)
     if img is None or txt is None:
         raise UserError("learned fusion needs both an image and a text")
     model = _COMBINERS.get_or_make((idx.manifest.token, encoder.fingerprint),  # a combiner save renews it
                                    lambda: combiner.load(paths.index_dir() / idx.manifest.name, encoder.fingerprint))
-    q = combiner.compose(model, img.vector, txt.vector)[0]
-    return Parts([fusion.Part("learned", "image", q)])
+    key = (idx.manifest.token, img.vector.tobytes(), txt.vector.tobytes())  # slider moves compose once
+    return [fusion.Part("learned", "image", _COMPOSED.get_or_make(key, lambda: combiner.compose(
+        model, img.vector, txt.vector)[0]))]
+
+
+def centered(parts: list[fusion.Part], g: Gap) -> list[fusion.Part]:
+    """Text-modality parts (texts, negatives, delta's source) moved across the modality gap;
+    images and examples (the gallery's own modality) stay."""
+    return [replace(p, vector=center_texts(p.vector, g)[0]) if p.kind in ("text", "negative") else p for p in parts]
+
+
+def retrieve(index: str | Index | None = None, image: Any = None, text: str | None = None,
+             negative: str | Sequence[str] | None = None, w_image: float = 0.5, w_text: float = 0.5,
+             w_negative: float = 0.5, fusion_mode: str = "early", quality: bool = False, k: int = 10,
+             threshold: float | None = None, expression: str | None = None, source: str | None = None,
+             model: str | None = None, allow_paths: bool = False, thumb_root: Path | None = None, *,
+             examples: Any = None, region: Any = None, center: bool = False) -> dict:
+    """A fused query against an index (a saved one's name, or an in-memory private gallery).
+
+    Each result names its display image as ``file`` (a thumbnail or bundled image the server
+    serves) and its stored ``path``; the faces choose what to show. ``allow_paths`` lets
+    expression image terms read files (the CLI's local user only). ``examples`` and ``region``
+    steer by items of the index (``feedback``); ``center`` closes the modality gap (``gap``).
+    """
+    query = Query.make(image, text, negative, w_image, w_text, w_negative, fusion_mode, quality, k, threshold,
+                       expression, source, examples, region, center)
+    p = prepare(index, query, model, allow_paths)
+    return answer(p, score(p), thumb_root)
+
+
+def score(p: Prepared) -> fusion.Fused:
+    """The query's top-k by its own mode and weights (one weighted sum over ``p.cand``)."""
+    q = p.query
+    return fusion.fuse(p.cand, p.scored, p.scoring_kinds, p.mode, q.k, q.threshold, q.quality)
+
+
+def answer(p: Prepared, fused: fusion.Fused, thumb_root: Path | None = None) -> dict:
+    """``/retrieve``'s answer: results, weights, parts, formula and where they came from."""
+    query = p.query
+    return {
+        "results": results(p.idx, fused, p.scored, thumb_root),
+        "weights": {k_: round(v, 6) for k_, v in p.kinds.items()},
+        "parts": [{"name": q.name, "kind": q.kind, "weight": round(float(w), 6),
+                   **({"quality": round(q.quality, 3)} if q.quality is not None else {})}
+                  for q, w in zip(p.scored, fused.weights)],
+        "fusion": query.fusion, "source": p.source, "centered": query.center,
+        "formula": ("score = cos(combiner(e_img, e_txt), g)  (learned fusion; sliders unused)"
+                    if query.fusion == "learned" else fused.formula),
+        "index": p.idx.manifest.name, "model": p.encoder.spec, "candidates": int(len(p.cand.rows)),
+    }
+
+
+def results(idx, fused: fusion.Fused, parts: list[fusion.Part], thumb_root: Path | None = None) -> list[dict]:
+    """Result rows as every face shows them: id, row, file to display, score, per-part shares."""
+    out = []
+    for row, score, contrib in zip(fused.rows, fused.scores, fused.contributions):
+        item = idx.items[int(row)]
+        out.append({**item_view(item, thumb_root), "row": int(row), "score": round(float(score), 6),
+                    "parts": {p.name: round(float(c), 6) for p, c in zip(parts, contrib)}})
+    return out
+
+
+def item_view(item, thumb_root: Path | None = None) -> dict:
+    shown = gallery.display_file(item.path, item.sha1, thumb_root)
+    return {"id": item.id, "name": item.path.rsplit("/", 1)[-1], "path": item.path,
+            "file": str(shown) if shown else None, "caption": item.caption, "label": item.label}
+
+
+def modality_gap(idx, encoder) -> Gap | None:
+    """The index's modality gap, estimated once per generation over the map's sample of items
+    (kept beside a saved index; in memory for a private gallery); None when no item has text."""
+    key = idx.manifest.data or idx.manifest.token
+    folder = paths.index_dir() / idx.manifest.name
+
+    def make() -> Gap | None:
+        saved = is_saved(idx)
+        if saved and (g := gap_mod.load(gap_mod.cache_file(folder, key))) is not None:
+            return g
+        rows = spacemap.shown_rows(len(idx), spacemap.MAX_POINTS)
+        items = [idx.items[int(r)] for r in rows]
+        source = "captions" if any(it.caption for it in items) else "labels"
+        texts = [it.caption or it.label for it in items]
+        g = gap_mod.estimate(rows, idx.read_rows(rows), texts, source,
+                             lambda t: np.stack([text_vector(encoder, x) for x in t]))
+        if saved and g is not None:
+            gap_mod.save(folder, key, g)
+        return g
+
+    return _GAPS.get_or_make((idx.manifest.name, key, len(idx)), make)
+
+
+def is_saved(idx) -> bool:
+    """Whether ``idx`` is the saved generation of its name (a private gallery is not): only
+    then may files derived from it (map, gap) be kept beside it."""
+    try:
+        return read_manifest(idx.manifest.name).token == idx.manifest.token
+    except UserError:  # no such saved index, or an unreadable one
+        return False
 
 
 def candidates_for(idx: Index, parts: list[fusion.Part]) -> fusion.Candidates:

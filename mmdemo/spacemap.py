@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 FIT_SAMPLE = 20_000  # rows used to fit the axes of a large index
+MAX_POINTS = 4000  # items drawn on a map (a fixed sample of a larger index; top-k always)
 
 
 @dataclass

@@ -85,13 +85,13 @@ def test_map_of_an_on_disk_index_reads_only_its_sample(built):
     root, emb, _ = built
     idx = loader.load("big", root)
     proj, labels = querymap.projection(idx)
-    assert len(proj.rows) == len(proj.coords) == len(labels) == querymap.MAX_POINTS < N and proj.count == N
+    assert len(proj.rows) == len(proj.coords) == len(labels) == spacemap.MAX_POINTS < N and proj.count == N
     assert labels[:3] == [f"c{r}" for r in proj.rows[:3]]
     np.testing.assert_allclose(proj.coords[:5], proj.place(emb[proj.rows[:5]].astype(np.float16)), atol=1e-4)
     outside = next(r for r in range(N) if r not in set(proj.rows.tolist()))  # a top result the sample missed
     items = querymap._items(proj, labels, [(outside, np.array([0.5, -0.5]), "top")])
     assert outside in items["rows"] and items["rows"] == sorted(items["rows"])
-    assert items["label"][items["rows"].index(outside)] == "top" and len(items["rows"]) == querymap.MAX_POINTS + 1
+    assert items["label"][items["rows"].index(outside)] == "top" and len(items["rows"]) == spacemap.MAX_POINTS + 1
     assert spacemap.fit(emb[:3]).rows.tolist() == [0, 1, 2]  # a small index: every item drawn
 
 

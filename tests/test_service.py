@@ -99,15 +99,23 @@ def test_multi_term_query(bundled_index, monkeypatch):
     circles = [sum("circle" in r["caption"] for r in o["results"]) for o in (plain, out)]
     assert "circle" not in out["results"][0]["caption"] and circles[1] < circles[0]
     assert all("yellow" in r["caption"] for r in out["results"])
-    # An item of the index, by id or file name, uses its stored embedding: no file is read.
+    # An item of the index, by id or file name, uses its stored embedding: no file is read. It is
+    # an example: its multiplier is its weight, no slider scales it (the file's term takes the
+    # image weight, 1 here; with no image part the item's query keeps w_text as set: w_image 0).
     by_name = service.retrieve(expression="2:a yellow one + @shape-0005.png - circle", k=5)
     item_id = next(r["id"] for r in service.retrieve(expression="@shape-0005.png", k=1)["results"])
     by_id = service.retrieve(expression=f"2:a yellow one + @{item_id} - circle", k=5)
     assert [r["id"] for r in by_name["results"]] == [r["id"] for r in by_id["results"]]
-    assert by_id["results"][0]["id"] == out["results"][0]["id"]
-    monkeypatch.setattr(limits, "MAX_TERM_SCAN", 100)  # a bigger index is not scanned per term
+    assert [p["kind"] for p in by_id["parts"]] == ["text", "example", "negative"]
+    file_term = service.retrieve(expression=expr, w_image=1.0, k=5, allow_paths=True)
+    item_term = service.retrieve(expression=f"2:a yellow one + @{item_id} - circle", w_image=0.0, k=5)
+    assert [r["id"] for r in item_term["results"]] == [r["id"] for r in file_term["results"]]
+    assert [r["score"] for r in item_term["results"]] == pytest.approx(  # the stored row is fp16
+        [r["score"] for r in file_term["results"]], abs=1e-3)
+    monkeypatch.setattr(limits, "MAX_TERM_SCAN", 100)  # a bigger index is not scanned per term: ids only
     with pytest.raises(UserError, match="up to 100 items"):
-        service.retrieve(expression=f"a yellow one + @{item_id}", k=5)
+        service.retrieve(expression="a yellow one + @shape-0005.png", k=5)
+    assert service.retrieve(expression=f"a yellow one + @{item_id}", k=5)["results"]
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -7,6 +7,7 @@ import pytest
 
 from mmdemo import querymap, service, spacemap
 from mmdemo.data import gallery
+from mmdemo.request import Query
 
 
 def unit(x):
@@ -39,7 +40,7 @@ def test_fused_point_slides_from_the_image_to_the_text(bundled_index):
     image = str(gallery.bundled_dir() / "shape-0001.png")
     seen = []
     for w_text in (0.1, 0.5, 0.9):
-        m = querymap.retrieval_map(bundled_index, image, "make it blue", w_image=1 - w_text, w_text=w_text, k=5)
+        m = querymap.query_map(bundled_index, Query.make(image, "make it blue", w_image=1 - w_text, w_text=w_text, k=5))
         q = {p["kind"]: np.array([p["x"], p["y"]]) for p in m["queries"]}
         seen.append(q)
         along = (q["fused"] - q["image"]) @ (q["text"] - q["image"]) / np.sum((q["text"] - q["image"]) ** 2)
@@ -53,9 +54,9 @@ def test_fused_point_slides_from_the_image_to_the_text(bundled_index):
 
 def test_learned_negative_and_empty_maps(bundled_index):
     image = str(gallery.bundled_dir() / "shape-0001.png")
-    m = querymap.retrieval_map(bundled_index, image, "make it blue", negative="striped", fusion_mode="learned")
+    m = querymap.query_map(bundled_index, Query.make(image, "make it blue", negative="striped", fusion="learned"))
     assert [p["kind"] for p in m["queries"]] == ["image", "text", "negative", "fused"]
-    assert querymap.retrieval_map(bundled_index)["queries"] == []
+    assert querymap.query_map(bundled_index)["queries"] == []
     c = querymap.classification_map(image, "circle\nsquare\nhexagon\nstar", "a hexagon")
     assert c["items"]["label"] == ["circle", "square", "hexagon", "star"]
     assert [p["kind"] for p in c["queries"]] == ["image", "text", "fused"] and len(c["top"]) == 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mmdemo.ui.evaluate import report
-from mmdemo.ui.retrieve import signed
+from mmdemo.ui.results_view import signed
 
 
 def test_evaluation_report_is_a_table_with_three_decimals_and_a_confusion_matrix():

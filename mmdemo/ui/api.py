@@ -15,8 +15,9 @@ from typing import Any
 
 import gradio as gr
 
-from mmdemo import access, service
+from mmdemo import access, service, views
 from mmdemo.errors import UserError
+from mmdemo.request import Query
 from mmdemo.ui import queues
 from mmdemo.ui.classify import DEFAULT_LABELS
 from mmdemo.ui.common import Settings, guarded, resolve_index, result_image, session_of
@@ -28,11 +29,21 @@ def upload(value: Any, what: str = "image") -> str | None:
     return str(path) if path else None
 
 
+def public_rows(rows: list[dict]) -> list[dict]:
+    """Result rows without server paths: each item's image as FileData (``path``, ``file`` and the
+    index row dropped), everything else kept."""
+    return [{**{k: v for k, v in r.items() if k not in ("path", "file", "row")}, "image": result_image(r)}
+            for r in rows]
+
+
 def public_result(out: dict) -> dict:
-    """``service.retrieve``'s answer without server paths: each item's image as FileData."""
-    results = [{"id": r["id"], "name": r["name"], "image": result_image(r), "score": r["score"],
-                "parts": r["parts"], "caption": r["caption"], "label": r["label"]} for r in out["results"]]
-    return {**out, "results": results}
+    """``service.retrieve``'s answer without server paths."""
+    return {**out, "results": public_rows(out["results"])}
+
+
+def query_of(image: Any, *rest: Any) -> Query:
+    """A checked query from an endpoint's inputs (the image only from the request's uploads)."""
+    return Query.make(upload(image), *rest)
 
 
 def register(settings: Settings) -> None:
@@ -43,15 +54,56 @@ def register(settings: Settings) -> None:
                  negative: str | None = None, w_image: float = 0.5, w_text: float = 0.5,
                  w_negative: float = 0.5, fusion: str = "early", quality: bool = False, k: int = 10,
                  threshold: float | None = None, expression: str | None = None,
-                 source: str | None = None, request: gr.Request = None) -> dict[str, Any]:
+                 source: str | None = None, examples: list[dict] | None = None, region: dict | None = None,
+                 center: bool = False, request: gr.Request = None) -> dict[str, Any]:
         """Fused retrieval. Returns {"results": [{"id", "name", "image" (FileData), "score", "parts",
         "caption", "label"}], "weights", "formula", "parts", ...}. `index` "my-uploads" is your
         private gallery. `negative` is comma-separated; `expression` takes the multi-term syntax
-        (image terms: @image or an item id); `source` is delta fusion's "from" text."""
+        (image terms: @image or an item id); `source` is delta fusion's "from" text. `examples`:
+        [{"id": ITEM_ID, "weight": w}] (at most 8, w in [-10, 10], negative = less like it);
+        `region`: {"ids": [...] (≤ 4,000), "weight": w}, its centroid one term; `center` closes
+        the modality gap before fusing."""
         idx, thumbs = resolve_index(settings, index, request)
-        return public_result(service.retrieve(idx, upload(image), text, negative, w_image, w_text, w_negative,
-                                              fusion, quality, k, threshold, expression, source,
-                                              thumb_root=thumbs))
+        query = query_of(image, text, negative, w_image, w_text, w_negative, fusion, quality, k, threshold,
+                         expression, source, examples, region, center)
+        p = service.prepare(idx, query)
+        return public_result(service.answer(p, service.score(p), thumbs))
+
+    @guarded
+    def compare(index: str | None = None, image: dict | None = None, text: str | None = None,
+                negative: str | None = None, w_image: float = 0.5, w_text: float = 0.5,
+                w_negative: float = 0.5, fusion: str = "early", quality: bool = False, k: int = 10,
+                threshold: float | None = None, expression: str | None = None, source: str | None = None,
+                examples: list[dict] | None = None, region: dict | None = None, center: bool = False,
+                strategies: list[str] | None = None, request: gr.Request = None) -> dict[str, Any]:
+        """Strategies side by side on one query: the inputs of /retrieve plus `strategies` (a list
+        of early, late, rrf, delta, learned; default all). Returns {"columns": {strategy: [results
+        as /retrieve]}, "agreement": {"overlap": {a: {b}}, "rbo": {a: {b}}}, "only": {strategy: [ids
+        no other strategy found]}, "unavailable": {strategy: reason}, "formulas", "weights", "k"}."""
+        idx, thumbs = resolve_index(settings, index, request)
+        query = query_of(image, text, negative, w_image, w_text, w_negative, fusion, quality, k, threshold,
+                         expression, source, examples, region, center)
+        out = views.compare_query(idx, query, strategies, thumb_root=thumbs)
+        return {**out, "columns": {name: public_rows(rows) for name, rows in out["columns"].items()}}
+
+    @guarded
+    def paths(index: str | None = None, image: dict | None = None, text: str | None = None,
+              negative: str | None = None, w_image: float = 0.5, w_text: float = 0.5,
+              w_negative: float = 0.5, fusion: str = "early", quality: bool = False, k: int = 10,
+              threshold: float | None = None, expression: str | None = None, source: str | None = None,
+              examples: list[dict] | None = None, region: dict | None = None, center: bool = False,
+              steps: int = 101, request: gr.Request = None) -> dict[str, Any]:
+        """Rank paths: the inputs of /retrieve plus `steps` (2-201). Returns {"weights": [...],
+        "items": [{"id", "ranks": [rank or null per weight], "stable": [[lo, hi], ...], "caption",
+        "label", "image"}], "current", "axis": {"low", "high", "scale"}, "breakpoints"}: at weights[j]
+        the image weight is scale·(1 − w) and the text weight scale·w (scale = w_image + w_text),
+        and the top-k by ranks is what /retrieve returns there. "unavailable" says why a query
+        has no path (e.g. no text)."""
+        idx, thumbs = resolve_index(settings, index, request)
+        query = query_of(image, text, negative, w_image, w_text, w_negative, fusion, quality, k, threshold,
+                         expression, source, examples, region, center)
+        out = views.paths_query(idx, query, steps, thumb_root=thumbs)
+        return {**out, "items": public_rows(out["items"])}
 
     @guarded
     def classify(image: dict | None = None, labels: str = DEFAULT_LABELS, text: str | None = None,
@@ -109,5 +161,5 @@ def register(settings: Settings) -> None:
         """The unit embedding of one image or one text: {"model", "dim", "embedding"}."""
         return service.embed(upload(image), text, policy.model(model, settings.model))
 
-    for fn in (retrieve, classify, build_index, delete_index, list_indexes, evaluate, embed):
+    for fn in (retrieve, compare, paths, classify, build_index, delete_index, list_indexes, evaluate, embed):
         gr.api(fn, api_name=fn.__name__, **queues.for_api(fn.__name__))

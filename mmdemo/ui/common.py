@@ -6,6 +6,7 @@ import functools
 import logging
 import os
 import secrets
+import urllib.parse
 from dataclasses import dataclass, field
 
 import gradio as gr
@@ -150,6 +151,12 @@ def file_path(value) -> str | None:
     """A UI handler's file value as a server path: only files in gradio's upload folder."""
     path = access.uploaded_file(value)
     return str(path) if path else None
+
+
+def file_url(path: str) -> str:
+    """A served file as the page links it: relative to the page (gradio's file route, so it works
+    behind a proxy's path prefix) and to the working directory (no absolute server path)."""
+    return "gradio_api/file=" + urllib.parse.quote(access.public_path(path), safe="")  # "../" stays intact
 
 
 def result_image(r: dict) -> dict | None:

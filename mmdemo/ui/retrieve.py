@@ -1,15 +1,24 @@
-"""Retrieve tab: a fused query whose weights re-rank live as sliders move."""
+"""Retrieve tab: a fused query whose weights re-rank live, and why it ranks what it ranks.
+
+Below the results: the map of the shared space (hover an item for its thumbnail, click it to
+steer by it, drag a box to select a region; the modality-gap layer on request), then two views
+that open on demand: every strategy side by side with how much they agree, and each result's
+rank across the text weight. One prepared query feeds them all: a slider move re-weights cached
+part scores for every view, and nothing is re-encoded.
+"""
 
 from __future__ import annotations
 
-import gradio as gr
-import pandas as pd
+from dataclasses import dataclass
 
-from mmdemo import limits, querymap, service
+import gradio as gr
+
+from mmdemo import querymap, service, views
 from mmdemo.data import gallery as gallery_mod
 from mmdemo.errors import UserError
+from mmdemo.request import Query
+from mmdemo.ui import compare_view, paths_view, queues, results_view, steer
 from mmdemo.ui import map as map_ui
-from mmdemo.ui import queues
 from mmdemo.ui.common import Settings, file_path, guarded, image_input, resolve_index, shown
 
 HELP = """**How fusion works here.** Image and text are embedded in one shared space.
@@ -21,72 +30,83 @@ sums them by weight (without that normalisation it would rank exactly like early
 not given; *learned* composes image and text with a small trained combiner (model-level
 fusion; the bundled index has one from the first start, others get one from
 `mmdemo train-combiner --index NAME`; the sliders do not apply). A missing image or text hands
-its weight to the part you gave. Negative text is subtracted. The map below the results is
-the index drawn in 2-D (PCA): ■ image, ▲ text, ✕ negative, ★ the fused query, top-k ringed.
+its weight to the part you gave. Negative text is subtracted. *More / less like this* (pick a
+result, or click a map point) adds that item as an image term with its own weight (Rocchio
+feedback); a box drawn on the map adds the centroid of what it holds. The map is the index in
+2-D (PCA): ■ image, ▲ text, ✕ negative, ○ example, ★ the fused query, top-k ringed; its *texts
+layer* shows the modality gap, and *center modalities* moves texts across it before fusing.
 *Quality-aware* scales each weight by a measured confidence (image sharpness and size; how
 clearly the text singles out some gallery items)."""
 
-EMPTY = pd.DataFrame(columns=["#", "score", "caption", "contributions", "id"])
-COLUMN_WIDTHS = ["7%", "10%", "28%", "40%", "15%"]  # fixed, so the rank header no longer wraps
 CSS = """
 #space-map svg { display: block; }
-.space-map-note { font-size: 11px; color: #555; margin-top: 2px; }
+.space-map-note { font-size: 11px; color: #444; margin-top: 2px; }
+.map-table table, .paths-table table { font-size: 11px; border-collapse: collapse; margin: 4px 0; }
+.map-table td, .map-table th, .paths-table td, .paths-table th { border: 1px solid #ccc; padding: 1px 5px; }
+.map-table caption { text-align: left; font-weight: 600; }
 /* Phones: the query, then the results, then the weights right below them, then the map, so a
    slider move changes what is in view; the rest follows. */
 @media (max-width: 720px) {
   #retrieve-main { flex-direction: column; }
   #retrieve-controls, #retrieve-output { display: contents; }
   #retrieve-query { order: 1; } #retrieve-results { order: 2; } #retrieve-weights { order: 3; }
-  #retrieve-map { order: 4; } #retrieve-more { order: 5; } #retrieve-details { order: 6; }
+  #retrieve-map { order: 4; } #retrieve-more { order: 5; } #retrieve-views { order: 6; } #retrieve-details { order: 7; }
   #retrieve-gallery { height: 300px !important; }
   #retrieve-gallery .caption-label { white-space: nowrap !important; overflow: hidden; text-overflow: ellipsis;
                                      max-width: 95%; font-size: 10px !important; }
 }
-"""
+""" + compare_view.CSS
+PATH_STEPS = 101
 
 
-def signed(value: float) -> str:
-    """``+0.123``; tiny values print as +0.000, never -0.000."""
-    return f"{round(value, 3) + 0.0:+.3f}"
+@dataclass
+class View:
+    """What the tab shows for one state of its controls."""
+
+    index: str | None
+    query: Query
+    texts: bool = False  # the modality-gap layer on the map
+    compare: bool = False  # the strategies view is open
+    paths: bool = False  # the rank-path view is open
 
 
-def search(settings: Settings, index, image, text, negative, w_image, w_text, w_negative, fusion, quality,
-           k, threshold, expression, source, request: gr.Request | None = None):
-    """Run one fused query and place it on the map; an empty query clears the results (sliders
-    move freely). A user mistake clears them too, with the message in their place, so what is
-    shown always belongs to the controls as they are. A visitor's ``my-uploads`` is their
-    private gallery."""
-    image = file_path(image)
-    idx, thumbs = resolve_index(settings, index, request)
-    threshold = limits.threshold(threshold)
-    args = (idx, image, text, negative, w_image, w_text, w_negative, fusion, quality, limits.k(k),
-            None if threshold is None or threshold <= -1 else threshold, expression, source)
-    if not image and not (text or "").strip() and not (expression or "").strip():
-        return ([], "Give an image, a text, or both (or a multi-term query under Advanced).", EMPTY,
-                map_ui.svg(querymap.retrieval_map(*args)))
+def search(settings: Settings, view: View, request: gr.Request | None = None) -> tuple:
+    """(tiles, details, table, map, strategies, paths) for one view. An empty query clears the
+    results (sliders move freely); a user's mistake clears them too, with the message in their
+    place, so what is shown always belongs to the controls as they are."""
+    idx_or_name, thumbs = resolve_index(settings, view.index, request)
+    idx = service.resolve(idx_or_name)
+    q = view.query
+    if not q.given:
+        return ([], "Give an image, a text, or both (or a multi-term query under Advanced).", results_view.EMPTY,
+                _map(settings, idx, querymap.retrieval_map(idx, texts=view.texts), thumbs),
+                compare_view.EMPTY, paths_view.EMPTY)
     try:
-        out = service.retrieve(*args, thumb_root=thumbs)
-        space = querymap.retrieval_map(*args, result=out)
+        prepared = service.prepare(idx, q)
+        fused = service.score(prepared)
+        answer = service.answer(prepared, fused, thumbs)
+        path = views.paths_prepared(prepared, PATH_STEPS, thumbs)
+        space = querymap.retrieval_map(idx, prepared, fused, texts=view.texts)
+        strategies = (compare_view.html_for(views.compare_prepared(
+            service.prepare(idx, q.with_(fusion="early"), delta_form=True), list(views.STRATEGIES), thumbs))
+            if view.compare else gr.skip())
     except UserError as exc:
         gr.Warning(shown(str(exc)))
-        return [], f"**Not searched:** {shown(str(exc))}", EMPTY, map_ui.EMPTY
-    items, rows = [], []
-    for rank, r in enumerate(out["results"], 1):
-        contrib = "  ".join(f"{name} {signed(c)}" for name, c in r["parts"].items())
-        head = " ".join(x for x in (f"#{rank}", f"{r['score']:.3f}", r["caption"] or r["name"]) if x)
-        items.append((r["file"], f"{head} · {contrib}"))
-        rows.append({"#": rank, "score": round(r["score"], 4), "caption": r["caption"] or r["name"],
-                     "contributions": contrib, "id": r["id"]})
-    parts = ", ".join(f"{p['name']} ({p['kind']}) w={p['weight']:+.3f}"
-                      + (f" q={p['quality']:.2f}" if "quality" in p else "") for p in out["parts"])
-    w = out["weights"]
-    info = (f"`{out['formula']}`  \n**effective weights** image {w['image']:.2f} · text {w['text']:.2f} · "
-            f"negative {w['negative']:.2f}  \n**parts** {parts}  \n"
-            + (f"**delta source** {out['source']!r}  \n" if out["fusion"] == "delta" else "")
-            + (f"**index defaults** {defaults_for(out['index'])}  \n" if defaults_for(out["index"]) else "")
-            + f"{len(out['results'])} results from {out['candidates']} candidates in `{out['index']}` "
-              f"({out['model']})")
-    return items, info, pd.DataFrame(rows) if rows else EMPTY, map_ui.svg(space)
+        return ([], f"**Not searched:** {shown(str(exc))}", results_view.EMPTY, map_ui.EMPTY,
+                compare_view.EMPTY, paths_view.EMPTY)
+    stable = {it["id"]: it["stable"] for it in path["items"]}
+    return (results_view.tiles(answer), results_view.details(answer, defaults_for(answer["index"])),
+            results_view.table(answer, stable), _map(settings, idx, space, thumbs), strategies,
+            paths_view.svg(path) if view.paths else gr.skip())
+
+
+def _map(settings: Settings, idx, space: dict, thumbs) -> str:
+    """The map's HTML: a shared index's hover details come from ``item_info``; a private
+    gallery (small, and only its owner's) carries them inline."""
+    if thumbs is None:
+        return map_ui.svg(space, index=idx.manifest.name)
+    rows = space["items"]["rows"][:map_ui.MAX_INLINE]
+    return map_ui.svg(space, inline={r: map_ui.hover(service.item_view(idx.items[r], thumbs)) for r in rows})
 
 
 def defaults_for(index: str) -> dict:
@@ -102,6 +122,7 @@ def defaults_for(index: str) -> dict:
 def build(settings: Settings, index_choices: list[str]) -> dict:
     """Lay out the tab; return the components other tabs need."""
     start = defaults_for(settings.index)
+    opened = gr.State({"compare": False, "paths": False})
     with gr.Row(elem_id="retrieve-main"):
         with gr.Column(scale=2, min_width=320, elem_id="retrieve-controls"):
             with gr.Column(elem_id="retrieve-query"):
@@ -111,17 +132,20 @@ def build(settings: Settings, index_choices: list[str]) -> dict:
                 text = gr.Textbox(label="Query text", placeholder="e.g. make it blue", elem_id="retrieve-text")
                 negative = gr.Textbox(label="Negative text (comma-separated)", placeholder="e.g. striped",
                                       elem_id="retrieve-negative")
-            with gr.Row(elem_id="retrieve-weights"):
-                w_image = gr.Slider(0, 1, start.get("w_image", 0.5), step=0.05, label="Image weight",
-                                    elem_id="w-image")
-                w_text = gr.Slider(0, 1, start.get("w_text", 0.5), step=0.05, label="Text weight",
-                                   elem_id="w-text")
-                w_negative = gr.Slider(0, 1, 0.5, step=0.05, label="Negative weight", elem_id="w-negative")
+            with gr.Column(elem_id="retrieve-weights"):
+                with gr.Row():
+                    w_image = gr.Slider(0, 1, start.get("w_image", 0.5), step=0.05, label="Image weight",
+                                        elem_id="w-image")
+                    w_text = gr.Slider(0, 1, start.get("w_text", 0.5), step=0.05, label="Text weight",
+                                       elem_id="w-text")
+                    w_negative = gr.Slider(0, 1, 0.5, step=0.05, label="Negative weight", elem_id="w-negative")
+                terms = steer.build()
             with gr.Column(elem_id="retrieve-more"):
                 with gr.Row():
                     fusion = gr.Radio(list(service.MODES), value=start.get("fusion", "early"), label="Fusion",
                                       elem_id="fusion")
                     quality = gr.Checkbox(False, label="Quality-aware weights")
+                    center = gr.Checkbox(False, label="Center modalities (close the gap)", elem_id="center")
                 with gr.Row():
                     k = gr.Slider(1, 50, 12, step=1, label="Results (k)")
                     threshold = gr.Slider(-1, 1, -1, step=0.01, label="Minimum score (-1 = off)")
@@ -135,41 +159,73 @@ def build(settings: Settings, index_choices: list[str]) -> dict:
                 results = gr.Gallery(label="Results", columns=4, height=520, object_fit="contain",
                                      elem_id="retrieve-gallery")
             with gr.Column(elem_id="retrieve-map"):
-                space = gr.HTML(map_ui.EMPTY, label="Map of the shared space", elem_id="space-map")
+                space = map_ui.component("space-map", "Map of the shared space")
+                texts = gr.Checkbox(False, label="Texts layer: captions and the modality gap", elem_id="map-texts")
+            with gr.Column(elem_id="retrieve-views"):
+                with gr.Accordion("Strategies side by side", open=False, elem_id="compare-view") as compare_acc:
+                    strategies = gr.HTML(compare_view.EMPTY, elem_id="compare")
+                with gr.Accordion("Rank paths across the text weight", open=False, elem_id="paths-view") as paths_acc:
+                    paths = gr.HTML(paths_view.EMPTY, elem_id="paths", js_on_load=map_ui.JS)
             with gr.Column(elem_id="retrieve-details"):
                 info = gr.Markdown(elem_id="retrieve-info")
-                table = gr.Dataframe(EMPTY, label="Per-item contributions", interactive=False, wrap=True,
-                                     column_widths=COLUMN_WIDTHS)
+                table = gr.Dataframe(results_view.EMPTY, label="Per-item contributions", interactive=False, wrap=True,
+                                     column_widths=results_view.COLUMN_WIDTHS, elem_id="retrieve-table")
 
-    def apply_defaults(name):
-        d = defaults_for(name)
-        return (gr.update(value=d["w_image"]) if "w_image" in d else gr.update(),
-                gr.update(value=d["w_text"]) if "w_text" in d else gr.update(),
-                gr.update(value=d["fusion"]) if "fusion" in d else gr.update())
+    controls = dict(index=index, image=image, text=text, negative=negative, w_image=w_image, w_text=w_text,
+                    w_negative=w_negative, fusion=fusion, quality=quality, k=k, threshold=threshold,
+                    expression=expression, source=source, center=center, texts=texts, opened=opened)
+    inputs = [*controls.values(), *terms.inputs]
+    outputs = [results, info, table, space, strategies, paths]
 
-    index.change(apply_defaults, index, [w_image, w_text, fusion], api_visibility="private")
-    inputs = [index, image, text, negative, w_image, w_text, w_negative, fusion, quality, k, threshold,
-              expression, source]
-    outputs = [results, info, table, space]
-
-    def run(index, image, text, negative, w_image, w_text, w_negative, fusion, quality, k, threshold,
-            expression, source, request: gr.Request):
-        return search(settings, index, image, text, negative, w_image, w_text, w_negative, fusion, quality,
-                      k, threshold, expression, source, request)
+    def run(request: gr.Request, *values):  # gradio injects special arguments before *values only
+        data = dict(zip(inputs, values))
+        v = {name: data[c] for name, c in controls.items()}
+        chosen, region = terms.values(data)
+        try:
+            query = Query.make(file_path(v["image"]), v["text"], v["negative"], v["w_image"], v["w_text"],
+                               v["w_negative"], v["fusion"], v["quality"], v["k"],
+                               None if v["threshold"] is None or float(v["threshold"]) <= -1 else v["threshold"],
+                               v["expression"], v["source"], chosen, region, v["center"])
+        except UserError as exc:
+            gr.Warning(shown(str(exc)))
+            return ([], f"**Not searched:** {shown(str(exc))}", results_view.EMPTY, map_ui.EMPTY,
+                    compare_view.EMPTY, paths_view.EMPTY)
+        opened = v["opened"] or {}
+        return search(settings, View(v["index"], query, bool(v["texts"]), opened.get("compare", False),
+                                     opened.get("paths", False)), request)
 
     run = guarded(run)
+    live = dict(trigger_mode="always_last", api_visibility="private", show_progress="hidden", **queues.LIGHT)
     button.click(run, inputs, outputs, api_visibility="private", **queues.LIGHT)
     for box in (text, negative, expression, source):
         box.submit(run, inputs, outputs, api_visibility="private", **queues.LIGHT)
-    for live in (w_image, w_text, w_negative, fusion, quality, k, threshold, image):
-        live.change(run, inputs, outputs, trigger_mode="always_last", api_visibility="private",
-                    show_progress="hidden", **queues.LIGHT)
+    for control in (w_image, w_text, w_negative, fusion, quality, center, k, threshold, image, texts,
+                    *terms.sliders, terms.region_slider):
+        control.change(run, inputs, outputs, **live)
+
+    def toggle(view: str, is_open: bool):
+        return lambda state: {**(state or {}), view: is_open}
+
+    for acc, view in ((compare_acc, "compare"), (paths_acc, "paths")):
+        acc.expand(toggle(view, True), opened, opened, api_visibility="private").then(run, inputs, outputs, **live)
+        acc.collapse(toggle(view, False), opened, opened, api_visibility="private")
+    steer.wire(settings, terms, index, space, results, table, run, inputs, outputs)
+    index.change(apply_defaults, index, [w_image, w_text, fusion], api_visibility="private")
     examples = _examples()
     if examples:
         gr.Examples(examples, [preview, image, text, w_image, w_text, fusion], label="Try one",
                     examples_per_page=6)
     gr.Markdown(HELP)
     return {"index": index}
+
+
+def apply_defaults(name):
+    """The sliders and mode an index stored as its defaults; steering terms belong to the
+    previous index, so the index change drops them (see ``steer.wire``)."""
+    d = defaults_for(name)
+    return (gr.update(value=d["w_image"]) if "w_image" in d else gr.update(),
+            gr.update(value=d["w_text"]) if "w_text" in d else gr.update(),
+            gr.update(value=d["fusion"]) if "fusion" in d else gr.update())
 
 
 def _examples() -> list[list]:

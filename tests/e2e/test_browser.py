@@ -168,3 +168,100 @@ def test_other_tabs_render(page):
         page.wait_for_timeout(300)
         shot(page, f"tab-{tab.lower()}.png")
     page.get_by_role("tab", name="Retrieve").click()
+
+
+def make_it_blue(page) -> None:
+    """A fresh page with the "make it blue" example's results shown."""
+    page.reload()
+    page.wait_for_selector("#retrieve-text textarea", timeout=60_000)
+    page.get_by_text("make it blue").first.click()
+    wait_for_change(page, [])
+
+
+def cells(page) -> dict[str, list[tuple[str, str]]]:
+    """Each strategy column of the compare view: (id, score) per rank."""
+    out: dict[str, list] = {}
+    for cell in page.locator("#compare td[data-id]").all():
+        out.setdefault(cell.get_attribute("data-strategy"), []).append(
+            (cell.get_attribute("data-id"), cell.locator("b").inner_text()))
+    return out
+
+
+def test_compare_columns_and_the_rank_path_marker_follow_the_slider(page):
+    make_it_blue(page)
+    page.locator("#compare-view").click()
+    page.locator("#compare td[data-id]").first.wait_for(timeout=30_000)
+    page.locator("#paths-view").click()
+    page.locator("#paths-current").wait_for(state="attached", timeout=30_000)
+    before, marker = cells(page), page.locator("#paths-current").get_attribute("data-w")
+    assert set(before) == {"early", "late", "rrf", "delta", "learned"} and marker == "0.6"
+    shot(page, "compare-paths.png")
+    move(page, "w-text", "0.95")
+    moved = str(round(0.95 / (0.4 + 0.95), 6))  # the text's share of the image + text weight
+    page.wait_for_function("([w]) => document.querySelector('#paths-current').getAttribute('data-w') === w",
+                           arg=[moved], timeout=20_000)
+    page.wait_for_timeout(300)
+    after = cells(page)
+    for strategy in ("early", "late", "rrf", "delta"):  # every column the weights drive
+        assert after[strategy] != before[strategy], strategy
+    assert after["learned"] == before["learned"]  # model-level fusion does not use the sliders
+
+
+def table_id(page, row: int) -> str:
+    """The id column (the last) of a row of the results table."""
+    return page.locator(f"#retrieve-table [data-testid=cell-{row}-5]").inner_text().strip()
+
+
+def test_more_like_this_on_result_3_adds_a_weighted_term_and_raises_it(page):
+    page.reload()
+    page.wait_for_selector("#retrieve-text textarea", timeout=60_000)
+    text = page.locator("#retrieve-text textarea")
+    text.fill("a blue one")
+    text.press("Enter")
+    wait_for_change(page, [])
+    third = table_id(page, 2)
+    page.locator("#retrieve-gallery .thumbnail-item").nth(2).click()
+    page.locator("#steer-picked").wait_for(timeout=10_000)
+    page.keyboard.press("Escape")  # the gallery's preview
+    before = gallery_captions(page)
+    page.locator("#steer-more").click()
+    page.locator("#steer-slot-0 input[type=range]").wait_for(timeout=10_000)
+    wait_for_change(page, before)
+    page.wait_for_function("([id]) => [0, 1].some(r => document.querySelector(`#retrieve-table "
+                           "[data-testid=cell-${r}-5]`)?.innerText.trim() === id)", arg=[third], timeout=20_000)
+    assert "example" in page.locator("#retrieve-info").inner_text()
+    page.locator("#steer-remove-0").click()
+    page.locator("#steer-slot-0").wait_for(state="hidden", timeout=10_000)
+
+
+def map_point(page, n: int = 0) -> tuple[float, float]:
+    """Screen coordinates of the n-th drawn item of the map."""
+    return tuple(page.evaluate(
+        """([n]) => { const p = document.querySelector('#space-map path.map-items');
+        const m = [...p.getAttribute('d').matchAll(/M(-?[\\d.]+) (-?[\\d.]+)/g)][n];
+        const svg = p.ownerSVGElement, pt = svg.createSVGPoint(); pt.x = +m[1]; pt.y = +m[2];
+        const s = pt.matrixTransform(svg.getScreenCTM()); return [s.x, s.y]; }""", [n]))
+
+
+def test_hover_shows_a_thumbnail_and_a_box_adds_a_region_term(page):
+    make_it_blue(page)
+    page.locator("#space-map svg.space-map").scroll_into_view_if_needed()
+    x, y = map_point(page)
+    page.mouse.move(x, y)
+    page.wait_for_function("() => { const i = document.querySelector('#mm-tip img'); "
+                           "return i && i.complete && i.naturalWidth > 0; }", timeout=20_000)
+    page.mouse.click(x, y)  # a click adds the item as an example
+    page.locator("#steer-slot-0 input[type=range]").wait_for(timeout=20_000)
+    box = page.locator("#space-map svg.space-map").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.55, box["y"] + box["height"] * 0.2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.85, box["y"] + box["height"] * 0.7, steps=6)
+    page.mouse.up()
+    page.locator("#steer-offer-note", has_text="items selected").wait_for(timeout=20_000)
+    before = gallery_captions(page)
+    page.locator("#steer-less-region").click()
+    page.locator("#steer-region input[type=range]").wait_for(timeout=10_000)
+    wait_for_change(page, before)
+    assert "region of" in page.locator("#retrieve-info").inner_text()
+    page.locator("#space-map [data-kind=region]").wait_for(timeout=10_000)
+    shot(page, "steer.png")

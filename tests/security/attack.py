@@ -66,19 +66,30 @@ class Server:
                 return dep["id"]
         raise KeyError(name)
 
-    def join(self, name: str, data: list, session: str = "attacker") -> tuple[str, object]:
-        """Call a UI handler (api_visibility="private") through /gradio_api/queue/join."""
+    def join(self, name: str, data: list, session: str = "attacker", event_data: object = None) -> tuple[str, object]:
+        """Call a UI handler (api_visibility="private") through /gradio_api/queue/join, with the
+        event data a page script would send (``trigger(name, data)``)."""
         fn = self.fn_index(name)
         self.post("/gradio_api/queue/join", {"data": data, "fn_index": fn, "session_hash": session,
-                                             "event_data": None, "trigger_id": None})
+                                             "event_data": event_data, "trigger_id": None})
         _, body = self.get(f"/gradio_api/queue/data?session_hash={session}")
+        self.warnings = []  # what the page would show as toasts (gr.Warning)
         for line in body.decode().splitlines():
             if line.startswith("data:"):
                 msg = json.loads(line[5:])
+                if msg.get("msg") == "log":
+                    self.warnings.append(str(msg.get("log")))
                 if msg.get("msg") == "process_completed":
                     out = msg.get("output", {})
                     return ("complete", out.get("data")) if msg.get("success") else ("error", out.get("error"))
         return "none", body.decode()[-500:]
+
+    def component_server(self, elem_id: str, fn_name: str, data: object, session: str = "attacker") -> object:
+        """Call a component's server function (``/gradio_api/component_server``), as its script does."""
+        _, body = self.get("/config")
+        component = next(c["id"] for c in json.loads(body)["components"] if c.get("props", {}).get("elem_id") == elem_id)
+        return self.post("/gradio_api/component_server", {"data": data, "component_id": component,
+                                                          "session_hash": session, "fn_name": fn_name})
 
     def upload(self, *files: Path) -> list[dict]:
         """Upload as gradio's front end does; FileData dicts with gradio's meta."""
@@ -105,8 +116,11 @@ def _last_event(text: str) -> tuple[str, object]:
 
 
 def tree_digest(folder: Path) -> str:
+    """The index folders' contents; the derived caches a query may write beside an index (its
+    map projection, its modality gap: regenerable, per generation) do not count as data."""
     h = hashlib.sha256()
-    for f in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != ".lock"):
+    for f in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != ".lock"
+                    and not p.name.startswith(("map-", "gap-"))):
         h.update(str(f.relative_to(folder)).encode())
         h.update(f.read_bytes())
     return h.hexdigest()

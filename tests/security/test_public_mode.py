@@ -40,10 +40,23 @@ def png(tmp_path, name="query.png", colour=(220, 40, 40)):
 
 
 def retrieve_args(**kw):
+    """/retrieve's inputs in order (a raw HTTP call sends every one; so do /compare and /paths,
+    which take one more at the end)."""
     order = ["index", "image", "text", "negative", "w_image", "w_text", "w_negative", "fusion", "quality", "k",
-             "threshold", "expression", "source"]
-    defaults = {"w_image": 0.5, "w_text": 0.5, "w_negative": 0.5, "fusion": "early", "quality": False, "k": 5}
+             "threshold", "expression", "source", "examples", "region", "center"]
+    defaults = {"w_image": 0.5, "w_text": 0.5, "w_negative": 0.5, "fusion": "early", "quality": False, "k": 5,
+                "center": False}
     return [kw.get(n, defaults.get(n)) for n in order]
+
+
+def run_args(**kw):
+    """The Retrieve tab's handler inputs, in its order: the controls, then the steering state
+    (examples, 8 example weights, region, region weight)."""
+    order = ["index", "image", "text", "negative", "w_image", "w_text", "w_negative", "fusion", "quality", "k",
+             "threshold", "expression", "source", "center", "texts", "opened", "examples"]
+    defaults = {"w_image": 0.5, "w_text": 0.5, "w_negative": 0.5, "fusion": "early", "quality": False, "k": 5,
+                "threshold": -1, "center": False, "texts": False, "opened": {}, "examples": []}
+    return [kw.get(n, defaults.get(n)) for n in order] + kw.get("weights", [0.5] * 8) + [kw.get("region"), 0.5]
 
 
 def build_args(**kw):
@@ -178,11 +191,9 @@ def test_private_gallery_is_seen_by_its_session_only(public_server, unchanged, t
     kind, out = public_server.join("do_build", ["builtin", "", "upload to my private gallery", "", files, "", False,
                                                 ""], session="alice")
     assert kind == "complete" and out[0]["private"] and out[0]["count"] == 1, out
-    kind, out = public_server.join("run", [
-        "my-uploads", None, "a red one", None, 0.5, 0.5, 0.5, "early", False, 5, -1, None, None], session="alice")
+    kind, out = public_server.join("run", run_args(index="my-uploads", text="a red one"), session="alice")
     assert kind == "complete" and len(out[0]) == 1 and "mine.png" in out[0][0]["caption"], out
-    kind, msg = public_server.join("run", [
-        "my-uploads", None, "a red one", None, 0.5, 0.5, 0.5, "early", False, 5, -1, None, None], session="bob")
+    kind, msg = public_server.join("run", run_args(index="my-uploads", text="a red one"), session="bob")
     assert kind == "error" and "no private gallery" in str(msg), msg
 
 
