@@ -1,6 +1,6 @@
 """Slider to new results in a real browser: the one source of the README's latency figure.
 
-    python bench/slider_latency.py [--moves 24] [--app both|mmdemo|bare]
+    python bench/slider_latency.py [--moves 24] [--app both|mmdemo|bare] [--shape plain|views|steer]
 
 Starts the app (``python -m mmdemo serve``) on a free loopback port, opens it in Debian's
 headless Chromium, runs an example (a pink hexagon fused with "make it blue"), then moves the
@@ -82,7 +82,41 @@ def start(cmd: list[str], port: int, log: Path) -> subprocess.Popen:
     raise RuntimeError(f"{cmd} did not answer within 300 s")
 
 
-def measure(browser, url: str, moves: int, width: int = 1366) -> dict:
+def settle(page) -> None:
+    """Wait until the gallery stops changing (a step of the set-up re-ran the search)."""
+    last, still = None, 0
+    while still < 3:
+        now = page.evaluate("window.__lat.last")
+        still = still + 1 if now == last else 0
+        last = now
+        page.wait_for_timeout(300)
+
+
+def shape_mmdemo(page, shape: str) -> None:
+    """Bring mmdemo's page to the shape the bare app was built with, through its own controls:
+    both views open; for ``steer`` also results #3 and #5 as examples and a box on the map."""
+    if shape == "plain":
+        return
+    page.locator("#compare-view").click()
+    page.locator("#paths-view").click()
+    page.locator("#compare td[data-id]").first.wait_for(timeout=60_000)
+    if shape == "steer":
+        for tile in (2, 4):
+            page.locator("#retrieve-gallery .thumbnail-item").nth(tile).click()
+            page.keyboard.press("Escape")
+            page.locator("#steer-more").click()
+            settle(page)
+        box = page.locator("#space-map svg.space-map").bounding_box()
+        page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.3)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + box["height"] * 0.45, steps=4)
+        page.mouse.up()
+        page.locator("#steer-more-region").click()
+        page.locator("#steer-region input[type=range]").wait_for(timeout=30_000)
+    settle(page)
+
+
+def measure(browser, url: str, moves: int, width: int = 1366, shape: str = "plain", bare: bool = False) -> dict:
     page = browser.new_page(viewport={"width": width, "height": 900})
     page.goto(url)
     page.wait_for_selector("#w-text input[type=number]", timeout=120_000)
@@ -91,6 +125,8 @@ def measure(browser, url: str, moves: int, width: int = 1366) -> dict:
     if example.count():
         example.first.click()
     page.wait_for_function("window.__lat.last !== ''", timeout=60_000)
+    if not bare:
+        shape_mmdemo(page, shape)
     slider = page.locator("#w-text input[type=number]")
     results, images, joins = [], [], []
     for i in range(moves):
@@ -111,16 +147,16 @@ def measure(browser, url: str, moves: int, width: int = 1366) -> dict:
             "all_ms": [round(x) for x in results]}
 
 
-def handler_cost(runs: int = 20) -> dict:
-    """The Retrieve handler alone, in this process (search + map for a weight change), and the
-    size of what it sends: the server's share of a move."""
+def handler_cost(shape: str, runs: int = 20) -> dict:
+    """The Retrieve handler alone, in this process (search, map and the open views for a weight
+    change), and the size of what it sends: the server's share of a move."""
     import bare_app
 
-    bare_app.outputs(0.5)  # embeddings, candidates and the map projection cached, as in the app
+    bare_app.outputs(0.5, shape)  # embeddings, candidates and the map projection cached, as in the app
     times, size = [], 0
     for i in range(runs):
         start_ = time.perf_counter()
-        out = bare_app.outputs(0.1 if i % 2 else 0.9)
+        out = bare_app.outputs(0.1 if i % 2 else 0.9, shape)
         times.append((time.perf_counter() - start_) * 1000)
         size = len(json.dumps([out[0], out[1], out[2].to_dict("records"), *out[3:]], default=str))
     return {"median_ms": round(statistics.median(times), 2), "payload_kb": round(size / 1024, 1)}
@@ -131,11 +167,13 @@ def main() -> None:
     ap.add_argument("--moves", type=int, default=24)
     ap.add_argument("--app", choices=["both", "mmdemo", "bare"], default="both")
     ap.add_argument("--width", type=int, default=1366, help="viewport width (390: a phone)")
+    ap.add_argument("--shape", choices=["plain", "views", "steer"], default="plain",
+                    help="views: the strategies and rank-path views open; steer: also two examples and a region")
     a = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
     apps = {"mmdemo": [sys.executable, "-m", "mmdemo", "serve"],
-            "bare": [sys.executable, str(ROOT / "bench" / "bare_app.py")]}
+            "bare": [sys.executable, str(ROOT / "bench" / "bare_app.py"), "--shape", a.shape]}
     out = {"chromium": shutil.which("chromium"), "cpus": os.cpu_count(),
            "load_before": [round(x, 2) for x in os.getloadavg()]}  # a busy machine slows every figure
     with sync_playwright() as p:
@@ -145,12 +183,13 @@ def main() -> None:
             port = free_port()
             proc = start(apps[name] + ["--port", str(port)], port, Path(f"/tmp/slider-latency-{name}.log"))
             try:
-                out[name] = measure(browser, f"http://127.0.0.1:{port}", a.moves, a.width)
+                out[name] = measure(browser, f"http://127.0.0.1:{port}", a.moves, a.width, a.shape, name == "bare")
             finally:
                 proc.terminate()
                 proc.wait(timeout=30)
         browser.close()
-    out["handler"] = handler_cost()
+    out["shape"] = a.shape
+    out["handler"] = handler_cost(a.shape)
     if "mmdemo" in out and "bare" in out:
         out["ratio_to_bare"] = round(out["mmdemo"]["median_ms"] / out["bare"]["median_ms"], 2)
     print(json.dumps(out, indent=2))

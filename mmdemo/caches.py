@@ -120,7 +120,12 @@ def embeddings() -> Cache:
 
 
 def candidates() -> Cache:
-    return Cache(_CACHE_MB * MB / 2, sized=True)
+    return Cache(_CACHE_MB * MB / 4, sized=True)
+
+
+def part_scores() -> Cache:
+    """One part's scores over every item of an exact index (see ``fusion.PartScores``)."""
+    return Cache(_CACHE_MB * MB / 4, sized=True)
 
 
 def labels() -> Cache:

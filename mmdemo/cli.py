@@ -49,17 +49,25 @@ def cmd_build(a) -> None:
 
 
 def cmd_search(a) -> None:
-    from mmdemo import service
+    from mmdemo import service, views
     from mmdemo.progress import Bar
+    from mmdemo.request import Query
 
     if a.index is None:  # the bundled gallery: a fresh clone builds it (and its combiner) first
         bars = [Bar("building the bundled index", "img"), Bar("training its learned combiner", "step")]
         a.index = service.ensure_index(None, a.model, *bars)
         for bar in bars:
             bar.close()
-    out = service.retrieve(a.index, a.image, a.text, a.negative, a.w_image, a.w_text, a.w_negative,
-                           a.fusion, a.quality, a.k, a.threshold, a.query, a.source, a.model,
-                           allow_paths=True)  # the local user's own files
+    query = Query.make(a.image, a.text, a.negative, a.w_image, a.w_text, a.w_negative, a.fusion, a.quality, a.k,
+                       a.threshold, a.query, a.source, [_example(e) for e in a.example], None, a.center)
+    if a.compare:
+        out = views.compare_query(a.index, query, a.compare.split(",") if a.compare != "all" else None, a.model)
+        return _json(out) if a.json else _print_compare(out)
+    if a.paths:
+        out = views.paths_query(a.index, query, a.paths, a.model)
+        return _json(out) if a.json else _print_paths(out)
+    p = service.prepare(a.index, query, a.model, allow_paths=True)  # the local user's own files
+    out = service.answer(p, service.score(p))
     if a.json:
         _json(out)
         return
@@ -67,6 +75,42 @@ def cmd_search(a) -> None:
     for r in out["results"]:
         parts = ", ".join(f"{k} {v:+.3f}" for k, v in r["parts"].items())
         print(f"{r['score']:.4f}  {r['id']}  {r['path']}  [{parts}]  {r['caption']}")
+
+
+def _example(text: str) -> dict:
+    """``ID`` or ``ID:WEIGHT`` (negative: less like it)."""
+    item, _, weight = text.partition(":")
+    return {"id": item, "weight": weight or 0.5}
+
+
+def _print_compare(out: dict) -> None:
+    names = list(out["columns"])
+    print("rank  " + "".join(f"{n:<28}" for n in names))
+    for rank in range(max((len(c) for c in out["columns"].values()), default=0)):
+        cells = []
+        for n in names:
+            rows = out["columns"][n]
+            r = rows[rank] if rank < len(rows) else None
+            cells.append(f"{(r['caption'] or r['name'])[:19]:<19} {r['score']:.3f}{'*' if r['only'] else ' '} "
+                         if r else " " * 28)
+        print(f"{rank + 1:>4}  " + "".join(cells))
+    print("* found by this strategy only")
+    for a_ in names:
+        print(f"overlap / RBO with {a_:<8} " + "  ".join(f"{b}: {out['agreement']['overlap'][a_][b]:.2f} / "
+                                                          f"{out['agreement']['rbo'][a_][b]:.2f}" for b in names))
+    for n, why in out["unavailable"].items():
+        print(f"{n}: not applicable: {why}")
+
+
+def _print_paths(out: dict) -> None:
+    if out.get("unavailable"):
+        print(f"no rank path: {out['unavailable']}")
+        return
+    at = min(range(len(out["weights"])), key=lambda j: abs(out["weights"][j] - out["current"]))
+    print(f"w_text from 0 ({out['axis']['low']}) to 1 ({out['axis']['high']}); now {out['current']:.2f}")
+    for it in sorted(out["items"], key=lambda it: (it["ranks"][at] is None, it["ranks"][at] or 0)):
+        spans = ", ".join(f"{lo:.2f}-{hi:.2f}" for lo, hi in it["stable"]) or "never"
+        print(f"{it['ranks'][at] or '-':>3}  {it['id']}  in top {out['k']} for w_text {spans:<24} {it['caption']}")
 
 
 def cmd_eval(a) -> None:
@@ -180,6 +224,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--quality", action="store_true", help="scale weights by measured confidence")
     s.add_argument("--threshold", type=float, default=None)
     s.add_argument("-k", type=int, default=10)
+    s.add_argument("--example", action="append", default=[], metavar="ID[:W]",
+                   help="more (W > 0, default 0.5) or less (W < 0) like this item of the index")
+    s.add_argument("--center", action="store_true", help="close the modality gap before fusing")
+    s.add_argument("--compare", metavar="STRATEGIES", help="'all' or e.g. early,delta: the strategies side by side")
+    s.add_argument("--paths", type=int, metavar="STEPS", help="each result's rank across the text weight")
     s.add_argument("--model", default=None)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_search)

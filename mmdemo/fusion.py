@@ -166,22 +166,50 @@ class Candidates:
     scores: np.ndarray  # (P, C) float32
     exact: bool  # True when the candidates are every item (flat index)
     _cache: dict = field(default_factory=dict, repr=False)
+    part_memos: list[dict] | None = field(default=None, repr=False)  # per part, shared across queries
 
     @property
     def nbytes(self) -> int:
         """Memory for caching: the scores plus the up to three derived copies made later."""
         return self.rows.nbytes + 4 * self.scores.nbytes
 
+    @classmethod
+    def of_parts(cls, rows: np.ndarray, parts: list[PartScores]) -> Candidates:
+        """Every item scored by parts cached one by one: their derived scores are memoised with
+        them, so a query that gains a part computes that part's alone."""
+        return cls(rows, np.stack([p.scores for p in parts]), True, part_memos=[p.memo for p in parts])
+
     def derived(self, what: str) -> np.ndarray:
         """Per-part z-scores, min-max or reciprocal ranks (float32), computed once per query
-        and reused by every re-weighting."""
+        (per part, when the parts are cached on their own) and reused by every re-weighting.
+        Each part's row depends on that part's scores only."""
         if what not in self._cache:
-            if what == "rrf":
-                value = 1.0 / (RRF_K + ranks(self.scores))
+            if self.part_memos is None:
+                value = _derive(self.scores, what)
             else:
-                value = normalise_scores(self.scores, what)
-            self._cache[what] = np.ascontiguousarray(value, np.float32)
+                for i, memo in enumerate(self.part_memos):
+                    if what not in memo:
+                        memo[what] = _derive(self.scores[i:i + 1], what)[0]
+                value = np.stack([memo[what] for memo in self.part_memos])
+            self._cache[what] = value
         return self._cache[what]
+
+
+def _derive(scores: np.ndarray, what: str) -> np.ndarray:
+    value = 1.0 / (RRF_K + ranks(scores)) if what == "rrf" else normalise_scores(scores, what)
+    return np.ascontiguousarray(value, np.float32)
+
+
+@dataclass
+class PartScores:
+    """One part's exact scores over every item of an index, with its derived rows memoised."""
+
+    scores: np.ndarray  # (N,) float32
+    memo: dict = field(default_factory=dict)
+
+    @property
+    def nbytes(self) -> int:
+        return 4 * self.scores.nbytes  # the scores and up to three derived rows
 
 
 @dataclass

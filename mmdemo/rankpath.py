@@ -99,16 +99,14 @@ def path(cand: fusion.Candidates, parts: list[fusion.Part], axis: Axis, mode: st
     if threshold is not None:
         members = {i: cut for i, spans in members.items() if (cut := scorer.above(i, spans, threshold))}
     order = sorted(members)
-    ranks = np.zeros((len(order), steps), np.int32)
-    where = {i: n for n, i in enumerate(order)}
-    for j, w in enumerate(grid):
-        s = a + w * b
-        top = np.lexsort((pos, -s))[:k]
-        if threshold is not None:
-            top = top[scorer.score(top, w) >= threshold]
-        for r, i in enumerate(top, 1):
-            if int(i) in where:
-                ranks[where[int(i)], j] = r
+    at = a[None, :] + grid[:, None] * b[None, :]  # (G, M): every line at every grid weight
+    top = np.argsort(-at, axis=1, kind="stable")[:, :k]  # ties by position, as fusion.top_k
+    keep_rank = np.ones(top.shape, bool)
+    if threshold is not None:
+        keep_rank = np.stack([scorer.score(top[j], w) >= threshold for j, w in enumerate(grid)])
+    rank_of = np.zeros((steps, len(a)), np.int32)
+    np.put_along_axis(rank_of, top, np.where(keep_rank, np.arange(1, k + 1)[None, :], 0), axis=1)
+    ranks = rank_of[:, order].T.copy() if order else np.zeros((0, steps), np.int32)
     return Path(grid, cand.rows[pos[order]], ranks, [members[i] for i in order],
                 sorted({lo for lo, _, _ in segments[1:]}))
 

@@ -31,6 +31,7 @@ from mmdemo.request import MODES, Query
 DEFAULT_MODEL = "builtin"
 
 _CANDIDATES = caches.candidates()  # (index data id, count, parts) -> per-part scores
+_PART_SCORES = caches.part_scores()  # (index data id, count, part vector) -> one part's scores
 _LABELS = caches.labels()
 _COMBINERS = caches.combiners()
 _INDEXES = caches.indexes()  # (name, manifest token) -> Index
@@ -241,12 +242,24 @@ def is_saved(idx) -> bool:
 
 
 def candidates_for(idx: Index, parts: list[fusion.Part]) -> fusion.Candidates:
-    key = (idx.manifest.data or idx.manifest.token,  # never reused, even after delete + rebuild
-           len(idx),  # an unsaved (private) index grows in place
-           tuple((p.kind, p.direction, p.vector.tobytes()) for p in parts))
+    """The per-part scores every re-weighting of these parts reuses. On an exact index each part
+    is also cached on its own: a query that gains a part (an example, a region) scans the index
+    for that part only. ANN candidates are the union of the positive parts' neighbours, so there
+    a new positive part gives a new pool, scored exactly (a few thousand rows)."""
+    data = (idx.manifest.data or idx.manifest.token,  # never reused, even after delete + rebuild
+            len(idx))  # an unsaved (private) index grows in place
+    key = (*data, tuple((p.kind, p.direction, p.vector.tobytes()) for p in parts))
     vectors = np.stack([p.vector for p in parts])
     directions = np.array([p.direction for p in parts])
-    return _CANDIDATES.get_or_make(key, lambda: idx.candidates(vectors, directions))
+
+    def make() -> fusion.Candidates:
+        if not idx.exact:
+            return idx.candidates(vectors, directions)
+        rows = [_PART_SCORES.get_or_make((*data, v.tobytes()), lambda v=v: fusion.PartScores(
+            idx.candidates(v[None], np.ones(1)).scores[0])) for v in vectors]
+        return fusion.Candidates.of_parts(np.arange(len(idx)), rows)
+
+    return _CANDIDATES.get_or_make(key, make)
 
 
 # --- classification -------------------------------------------------------------------------

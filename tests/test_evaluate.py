@@ -11,7 +11,10 @@ def test_eval_zeroshot_json_has_exactly_the_promised_keys(builtin, capsys):
     assert main(["eval", "zeroshot", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out) == {"model", "color", "shape", "color_shape", "heldout_pairs", "garment",
-                        "renderer_heldout", "phrasing_heldout", "hint_gain"}
+                        "renderer_heldout", "phrasing_heldout", "hint_gain", "centered"}
+    centered = out["centered"]
+    assert set(centered) == {"gap", "color", "shape", "color_shape", "heldout_pairs", "garment", "hint_gain"}
+    assert centered["gap"]["norm"] > 0 and all(0 <= centered[k] <= 1 for k in ("color", "shape", "garment"))
     assert all(0 <= out[k] <= 1 for k in out if isinstance(out[k], float))
     assert set(out["renderer_heldout"]) == {"shape", "color", "color_shape", "n"}
     assert {"seen", "heldout", "gap"} <= set(out["phrasing_heldout"])
@@ -35,6 +38,9 @@ def test_composed_scores_every_strategy_and_fusion_beats_single_modalities(built
     best_single = max(out["image_only"]["R@10"], out["text_only"]["R@10"])
     assert out["early"]["R@10"] > best_single
     assert out["image_only"]["R@1"] == 0  # the reference itself ranks first, never the target
+    centered = out["centered"]  # every linear strategy again, texts moved across the modality gap
+    assert set(centered) == {"gap", "text_only", "early", "late", "rrf", "delta"}
+    assert centered["gap"]["norm"] > 0 and set(centered["delta"]) >= {"R@1", "R@10", "attr@1", "w_text"}
 
 
 @pytest.mark.slow

@@ -23,6 +23,7 @@ import numpy as np
 
 from mmdemo import combiner as comb
 from mmdemo import fusion
+from mmdemo import gap as gap_mod
 from mmdemo.data import fashion, shapes
 from mmdemo.data.gallery import is_image_name
 from mmdemo.data.images import open_images
@@ -208,39 +209,42 @@ def _mean(hits: dict[str, np.ndarray], rows: np.ndarray | None = None) -> dict[s
     return {k: float(v[rows].mean() if rows is not None else v.mean()) for k, v in hits.items()}
 
 
+def caption(attrs: dict) -> str:
+    """A gallery item's caption, as the bundled gallery captions its items (the label for your
+    own data): what the modality gap of a task is estimated from."""
+    if "shape" in attrs:
+        return f"a {attrs['size']} {attrs['color']} {attrs['shape']}"
+    if "garment" in attrs:
+        return f"a {attrs['color']} {attrs['garment']}"
+    return attrs.get("label", "")
+
+
+def task_gap(encoder, task: Task) -> gap_mod.Gap | None:
+    """The gap over the task's gallery and its items' captions (never the queries' texts)."""
+    rows = np.arange(len(task.gallery))
+    return gap_mod.estimate(rows, task.gallery, [caption(a) for a in task.attrs], "captions", encoder.encode_texts)
+
+
+MODES = ("early", "late", "rrf", "delta")
+
+
 def score_task(encoder, task: Task, learned: dict[str, comb.Combiner] | None = None, folds: int = 0,
                table_out: dict | None = None) -> dict:
     """R@1, R@10 and attr@1 of every strategy at its best text weight, the sweeps, the learned
-    combiners, the same on unseen-pair queries, and (``folds`` ≥ 2) cross-validated weights."""
+    combiners, the same on unseen-pair queries, (``folds`` ≥ 2) cross-validated weights, and
+    ``centered``: every linear strategy again with the texts moved across the modality gap."""
     text_emb = encoder.encode_texts(task.texts)
     sources = [guess_source(encoder, task.gallery[r], t) for r, t in zip(task.refs, task.texts)]
     src_emb = {s: encoder.encode_texts([s])[0] for s in set(sources) if s}
     same = _same_attrs(task)
-    queries = []
-    for q, (ref, src) in enumerate(zip(task.refs, sources)):
-        parts = [fusion.Part("image", "image", task.gallery[ref]), fusion.Part("text", "text", text_emb[q])]
-        if src:
-            parts.append(fusion.Part("source", "text", src_emb[src], sign=-1.0))
-        vectors = np.stack([p.vector for p in parts])
-        full = fusion.Candidates(np.arange(len(task.gallery)), vectors @ task.gallery.T, exact=True)
-        pair = fusion.Candidates(full.rows, full.scores[:2], exact=True)
-        queries.append((parts, full, pair))
-
-    def run(mode: str, w_text: float) -> dict[str, np.ndarray]:
-        kinds = {"image": 1.0 - w_text, "text": w_text, "negative": 0.0}
-        top = np.stack([fusion.fuse(full if mode == "delta" else pair, parts if mode == "delta" else parts[:2],
-                                    kinds, mode, k=10).rows for parts, full, pair in queries])
-        return _hits(task, top, same)
-
-    table = {(mode, w): run(mode, w) for mode in ("early", "late", "rrf", "delta") for w in SWEEP}
+    table = _sweep(task, text_emb, sources, src_emb, same)
     if table_out is not None:
         table_out.update(table)
     best = {"image_only": table["early", 0.0], "text_only": table["early", 1.0]}
     out: dict = {"sweep": {}}
-    for mode in ("early", "late", "rrf", "delta"):
+    for mode in MODES:
         out["sweep"][mode] = [{"w_text": w, **_mean(table[mode, w])} for w in SWEEP]
-        w = max(SWEEP, key=lambda x: (table[mode, x]["R@10"].mean(), table[mode, x]["attr@1"].mean(),
-                                      table[mode, x]["R@1"].mean()))
+        w = _best_weight(table, mode)
         best[mode] = table[mode, w]
         out[mode] = {**_mean(best[mode]), "w_text": w}
     for name, model in (learned or {}).items():
@@ -260,9 +264,42 @@ def score_task(encoder, task: Task, learned: dict[str, comb.Combiner] | None = N
         early = {c: h["R@10"] for c, h in table.items() if c[0] == "early"}
         out["early_cv"] = cv.cross_validate(early, k=folds, also={m: {c: v for c, v in o.items() if c[0] == "early"}
                                                                   for m, o in others.items()})
+    g = task_gap(encoder, task)
+    if g is not None:
+        moved = _sweep(task, gap_mod.center_texts(text_emb, g), sources,
+                       {s: gap_mod.center_texts(v, g)[0] for s, v in src_emb.items()}, same)
+        out["centered"] = {"gap": {"norm": g.norm, "pair_cos": g.pair_cos}, "text_only": _mean(moved["early", 1.0]),
+                           **{m: {**_mean(moved[m, w]), "w_text": w} for m in MODES
+                              for w in [_best_weight(moved, m)]}}
     out["queries"] = len(task.targets)
     out["gallery"] = len(task.gallery)
     return out
+
+
+def _sweep(task: Task, text_emb: np.ndarray, sources: list, src_emb: dict, same: dict) -> dict:
+    """Per-query hits of every linear strategy at every sweep weight, through ``fusion``."""
+    queries = []
+    for q, (ref, src) in enumerate(zip(task.refs, sources)):
+        parts = [fusion.Part("image", "image", task.gallery[ref]), fusion.Part("text", "text", text_emb[q])]
+        if src:
+            parts.append(fusion.Part("source", "text", src_emb[src], sign=-1.0))
+        vectors = np.stack([p.vector for p in parts])
+        full = fusion.Candidates(np.arange(len(task.gallery)), vectors @ task.gallery.T, exact=True)
+        pair = fusion.Candidates(full.rows, full.scores[:2], exact=True)
+        queries.append((parts, full, pair))
+
+    def run(mode: str, w_text: float) -> dict[str, np.ndarray]:
+        kinds = {"image": 1.0 - w_text, "text": w_text, "negative": 0.0}
+        top = np.stack([fusion.fuse(full if mode == "delta" else pair, parts if mode == "delta" else parts[:2],
+                                    kinds, mode, k=10).rows for parts, full, pair in queries])
+        return _hits(task, top, same)
+
+    return {(mode, w): run(mode, w) for mode in MODES for w in SWEEP}
+
+
+def _best_weight(table: dict, mode: str) -> float:
+    return max(SWEEP, key=lambda x: (table[mode, x]["R@10"].mean(), table[mode, x]["attr@1"].mean(),
+                                     table[mode, x]["R@1"].mean()))
 
 
 def evaluate(encoder, folds: int = 0, learned: bool = True) -> dict:

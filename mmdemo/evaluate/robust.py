@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import Callable
 
 import numpy as np
 
@@ -85,12 +86,15 @@ def ambiguous_set(n: int, seed: int = EVAL_SEED) -> list[scenes.Scene]:
     return [s for group in zip(*per) for s in group][:n]
 
 
-def hint_gain(encoder, n: int = 360) -> dict:
+def hint_gain(encoder, n: int = 360, texts: Callable[[np.ndarray], np.ndarray] | None = None) -> dict:
+    """``texts`` maps the label and hint embeddings first (centering across the modality gap)."""
     data = ambiguous_set(n)
     emb = encoder.encode_images([s.image for s in data])
     truth = [SHAPES.index(s.attributes["shape"]) for s in data]
     labels = label_embeddings(encoder, SHAPES, SHAPE_TEMPLATES)
     hints = encoder.encode_texts([HINT.format(s.attributes["shape"]) for s in data])
+    if texts is not None:
+        labels, hints = texts(labels), texts(hints)
     fused = np.stack([fusion.early_query(np.stack([e, h]), HINT_WEIGHTS) for e, h in zip(emb, hints)])
     image_only, with_hint = accuracy(emb, labels, truth), accuracy(fused, labels, truth)
     return {"image_only": image_only, "with_hint": with_hint, "gain": with_hint - image_only, "n": n,
