@@ -7,8 +7,12 @@ Starts ``python -m mmdemo serve`` on a free loopback port and writes:
   desktop width: blue results, per-part contributions, the map with the fused query;
 - ``retrieve-phone.png``: the same on a 390 px wide phone, scrolled to the text-weight slider,
   with the results above it and the map below;
+- ``compare.png``: the strategies side by side for the same example: early and delta must
+  disagree (their top-12 lists differ), rrf finds items no other strategy does;
+- ``paths.png``: the rank paths of the same example: a pink hexagon leads at w = 0, a blue
+  hexagon at some weight before w = 1 (the crossing; printed), the current weight marked;
 - ``classify.png``: the Classify tab on the same image with the hint "a hexagon".
-Each shot checks what its README caption says (e.g. most results are blue) and fails if not.
+Each shot checks what its caption says (e.g. most results are blue) and fails if not.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from slider_latency import ROOT, free_port, start
 
 from mmdemo.data import gallery
 
+SHOTS = ("retrieve.png", "compare.png", "paths.png", "retrieve-phone.png", "classify.png")
+
 
 def captions(page) -> list[str]:
     return page.locator("#retrieve-gallery .caption-label").all_inner_texts()
@@ -36,8 +42,44 @@ def run_example(page, url: str) -> None:
     page.get_by_text("make it blue").first.click()
     page.wait_for_function("document.querySelectorAll('#retrieve-gallery .caption-label').length >= 12 && "
                            "document.querySelector('#space-map [data-kind=fused]')", timeout=60_000)
+    page.locator("#retrieve-gallery").scroll_into_view_if_needed()  # its images load lazily, once in view
     page.wait_for_function("[...document.querySelectorAll('#retrieve-gallery img')].every(i => i.complete)")
     page.wait_for_timeout(500)
+
+
+def views(page, out: Path) -> None:
+    """The strategies and the rank paths of the example, each shot checked against its caption."""
+    page.locator("#compare-view").click()
+    page.locator("#compare td[data-id]").first.wait_for(timeout=60_000)
+    page.locator("#paths-view").click()
+    page.locator("#paths .path-item").first.wait_for(state="attached", timeout=60_000)
+    page.wait_for_timeout(800)
+    column = {s: page.locator(f"#compare td[data-strategy={s}][data-id]").evaluate_all(
+        "cells => cells.map(c => c.dataset.id)") for s in ("early", "delta", "rrf")}
+    assert column["early"] != column["delta"], "the caption says early and delta disagree"
+    assert page.locator("#compare td[data-strategy=rrf][data-only]").count() > 0, "rrf finds items alone"
+    table = page.locator("#compare .mm-compare")
+    table.scroll_into_view_if_needed()
+    table.screenshot(path=str(out / "compare.png"))
+    w = crossing(page.url)
+    assert 0 < w < 1, "the caption says blue hexagons overtake the pink ones inside the path"
+    chart = page.locator("#paths")
+    chart.scroll_into_view_if_needed()
+    chart.screenshot(path=str(out / "paths.png"))
+    print(f"rank paths: a blue hexagon first from w_text = {w:.2f} (a pink hexagon first at w_text = 0)")
+
+
+def crossing(url: str) -> float:
+    """The first text weight of the example's path at which a blue hexagon ranks first (the
+    same query through ``/paths``), after a pink hexagon does at w = 0."""
+    from gradio_client import Client, handle_file
+
+    out = Client(url, verbose=False, download_files=False).predict(
+        image=handle_file(str(gallery.bundled_dir() / "shape-0001.png")), text="make it blue", w_image=0.4,
+        w_text=0.6, k=12, steps=101, api_name="/paths")
+    first = [next((it["caption"] for it in out["items"] if it["ranks"][j] == 1), "") for j in range(len(out["weights"]))]
+    assert "pink hexagon" in first[0], first[0]
+    return next(w for w, c in zip(out["weights"], first) if "blue hexagon" in c)
 
 
 def main() -> None:
@@ -66,6 +108,8 @@ def main() -> None:
             page.wait_for_timeout(300)
             page.screenshot(path=str(out / "retrieve.png"), clip={"x": 0, "y": 0, "width": 1366, "height": 1150})
 
+            views(page, out)
+
             phone = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2,
                                      is_mobile=True, has_touch=True)
             run_example(phone, url)
@@ -90,7 +134,7 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    print(f"wrote {', '.join(str(out / n) for n in ('retrieve.png', 'retrieve-phone.png', 'classify.png'))}")
+    print(f"wrote {', '.join(str(out / n) for n in SHOTS)}")
 
 
 if __name__ == "__main__":
