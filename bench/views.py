@@ -13,7 +13,9 @@ moves ``--moves`` times and each handler is timed as the app calls it:
 - ``paths_ms``: ``views.paths_query`` with 101 steps (exact breakpoints, grid ranks, items);
 - ``retrieve_ms``: ``service.retrieve`` alone, for reference;
 - ``add_example_ms`` / ``add_region_ms``: a retrieve that gains one new example (a new item each
-  time) or a new region of 1,000 items: the new part is scored, the others come from cache.
+  time) or a new region of 1,000 items: the new part is scored, the others come from cache;
+- ``map_kb`` / ``map_with_texts_kb``: the map's HTML as the page receives it (4,000 items drawn,
+  the top-12; with the modality-gap layer: up to 500 captions more). No thumbnail is in it.
 
 ``--ondisk N`` repeats it on an IVF-PQ index of N items served from disk (0 skips it; it builds
 ~1.2 KB per item in the temporary folder first). Prints JSON lines, one per index.
@@ -67,8 +69,9 @@ def make_index(name: str, n: int, encoder, ondisk_budget: str | None) -> None:
 
 
 def measure(name: str, image: Path, moves: int) -> dict:
-    from mmdemo import service, views
+    from mmdemo import querymap, service, views
     from mmdemo.request import Query
+    from mmdemo.ui import map as map_ui
 
     query = Query.make(str(image), "make it blue", k=12)
     first = timed(lambda: views.compare_query(name, query))
@@ -85,7 +88,12 @@ def measure(name: str, image: Path, moves: int) -> dict:
     regions = [timed(lambda: service.retrieve(name, str(image), "make it blue", k=12,
                                               region={"ids": ids[10 + 1000 * j:10 + 1000 * (j + 1)], "weight": 0.5}))
                for j in range(10)]
+    p = service.prepare(name, query)
+    fused = service.score(p)
+    page = {layer: len(map_ui.svg(querymap.retrieval_map(idx, p, fused, texts=layer), index=name).encode())
+            for layer in (False, True)}
     return {"index": name, "items": len(idx), "storage": idx.manifest.storage or "memory",
+            "map_kb": round(page[False] / 1024, 1), "map_with_texts_kb": round(page[True] / 1024, 1),
             "factory": idx.manifest.factory, "first_compare_ms": round(first, 1), "compare_ms": summary(compare),
             "paths_ms": summary(paths_), "retrieve_ms": summary(retrieve), "add_example_ms": summary(examples),
             "add_region_ms": summary(regions), "moves": moves}

@@ -23,9 +23,10 @@
 
   function layer(svg) {
     if (parsed.svg === svg) return parsed;
-    const read = (path) => {
+    const read = (path) => {  // each point's path starts at the point plus its glyph's offset (data-o)
       const rows = path.dataset.rows.split(" ").filter(Boolean).map(Number);
-      const xy = [...path.getAttribute("d").matchAll(/M(-?[\d.]+) (-?[\d.]+)/g)].map((m) => [+m[1], +m[2]]);
+      const [dx, dy] = (path.dataset.o || "0 0").split(" ").map(Number);
+      const xy = [...path.getAttribute("d").matchAll(/M(-?[\d.]+) (-?[\d.]+)/g)].map((m) => [+m[1] - dx, +m[2] - dy]);
       return { rows, xy, title: path.querySelector("title")?.textContent ?? "" };
     };
     const items = [], texts = [];

@@ -27,10 +27,11 @@ from mmdemo.ui.common import Settings, file_url, guarded, resolve_index
 
 W, H, PAD = 420.0, 300.0, 14.0
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#000000", "#8C8C8C")
-GLYPHS = (  # name, path of one point at (x, y), stroke-linecap
-    ("dot", "M{x} {y}h0", "round"), ("square", "M{x} {y}h0", "square"), ("dash", "M{x} {y}m-3 0h6", "butt"),
-    ("bar", "M{x} {y}m0 -3v6", "butt"), ("slash", "M{x} {y}m-2 2l4 -4", "butt"),
-    ("backslash", "M{x} {y}m-2 -2l4 4", "butt"))
+GLYPHS = (  # name, offset of the path's start from the point, the stroke after it, stroke-linecap
+    ("dot", (0, 0), "h0", "round"), ("square", (0, 0), "h0", "square"), ("dash", (-3, 0), "h6", "butt"),
+    ("bar", (0, -3), "v6", "butt"), ("slash", (-2, 2), "l4-4", "butt"), ("backslash", (-2, -2), "l4 4", "butt"))
+GROUPS = len(PALETTE) * len(GLYPHS) - 1  # labels drawn on their own; the rarer ones share "other labels"
+OTHER = ("other labels", "#C8C8C8", GLYPHS[0])
 MARKERS = {  # kind -> (svg shape at the origin, fill, legend text)
     "image": ('<rect x="-6" y="-6" width="12" height="12"/>', "#1f4e9c", "■ image"),
     "text": ('<path d="M0 -8 L7 5 L-7 5 Z"/>', "#1b7a3d", "▲ text"),
@@ -48,10 +49,9 @@ EMPTY = '<div id="space-map-empty">The map appears with a query.</div>'
 JS = (Path(__file__).with_name("map.js")).read_text()
 
 
-def glyph(i: int) -> tuple[str, str, str]:
-    """Colour, glyph name and path template of label group ``i`` (48 distinct pairs)."""
-    name, path, _ = GLYPHS[(i // len(PALETTE)) % len(GLYPHS)]
-    return PALETTE[i % len(PALETTE)], name, path
+def glyph(i: int) -> tuple[str, tuple]:
+    """Colour and glyph of label group ``i``: 47 distinct pairs, so colour is never the only cue."""
+    return PALETTE[i % len(PALETTE)], GLYPHS[(i // len(PALETTE)) % len(GLYPHS)]
 
 
 def svg(space: dict, noun: str = "items coloured by label", index: str | None = None,
@@ -71,18 +71,25 @@ def svg(space: dict, noun: str = "items coloured by label", index: str | None = 
     def at(x: float, y: float) -> tuple[float, float]:  # map -> pixels, y up, clipped to the frame
         return (min(max(PAD + (x - x0) * sx, 2), W - 2), min(max(H - PAD - (y - y0) * sy, 2), H - 2))
 
-    groups: dict[str, tuple[list[str], list[str]]] = {}
+    groups: dict[str, tuple[list[tuple[int, int]], list[str]]] = {}
     for x, y, label, row in zip(items["x"], items["y"], items["label"], items["rows"]):
         px, py = at(x, y)
-        paths, rows = groups.setdefault(label, ([], []))
-        paths.append(f"{px:.0f} {py:.0f}")  # whole pixels: a lighter payload
+        points, rows = groups.setdefault(label, ([], []))
+        points.append((round(px), round(py)))  # whole pixels: a lighter payload
         rows.append(str(row))
+    ranked = sorted(groups, key=lambda lab: (-len(groups[lab][0]), lab))
+    looks = {lab: (lab, *glyph(i)) for i, lab in enumerate(sorted(ranked[:GROUPS]))}
+    for lab in ranked[GROUPS:]:  # more labels than looks: the rarest share one
+        looks[lab] = OTHER
+    merged: dict[tuple, tuple[list, list]] = {}
+    for lab, (points, rows) in groups.items():
+        into = merged.setdefault(looks[lab], ([], []))
+        into[0].extend(points)
+        into[1].extend(rows)
     dots, legend_rows = [], []
-    for i, (label, (points, rows)) in enumerate(sorted(groups.items())):
-        colour, name, path = glyph(i)
-        cap = GLYPHS[(i // len(PALETTE)) % len(GLYPHS)][2]
-        d = "".join(path.format(x=p.split()[0], y=p.split()[1]) for p in points)
-        dots.append(f'<path class="map-items" stroke="{colour}" stroke-linecap="{cap}" d="{d}" '
+    for (label, colour, (name, (dx, dy), stroke, cap)), (points, rows) in sorted(merged.items()):
+        d = "".join(f"M{x + dx} {y + dy}{stroke}" for x, y in points)
+        dots.append(f'<path class="map-items" stroke="{colour}" stroke-linecap="{cap}" d="{d}" data-o="{dx} {dy}" '
                     f'data-rows="{" ".join(rows)}"><title>{html.escape(label)}</title></path>')
         legend_rows.append((label, len(points), colour, name))
     names = ""

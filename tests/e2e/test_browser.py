@@ -239,7 +239,8 @@ def map_point(page, n: int = 0) -> tuple[float, float]:
     return tuple(page.evaluate(
         """([n]) => { const p = document.querySelector('#space-map path.map-items');
         const m = [...p.getAttribute('d').matchAll(/M(-?[\\d.]+) (-?[\\d.]+)/g)][n];
-        const svg = p.ownerSVGElement, pt = svg.createSVGPoint(); pt.x = +m[1]; pt.y = +m[2];
+        const [dx, dy] = p.dataset.o.split(' ').map(Number);  // the glyph's offset from its point
+        const svg = p.ownerSVGElement, pt = svg.createSVGPoint(); pt.x = +m[1] - dx; pt.y = +m[2] - dy;
         const s = pt.matrixTransform(svg.getScreenCTM()); return [s.x, s.y]; }""", [n]))
 
 
