@@ -7,7 +7,7 @@ Starts ``python -m mmdemo serve`` on a free loopback port and writes:
   desktop width: blue results, per-part contributions, the map with the fused query;
 - ``retrieve-phone.png``: the same on a 390 px wide phone, scrolled to the text-weight slider,
   with the results above it and the map below;
-- ``classify.png``: the Classify tab on the same image with the hint "a hexagon".
+- ``classify.png``: the Classify tab on the same image with the hint "a hexagon" (hexagon the top bar).
 Each shot checks what its README caption says (e.g. most results are blue) and fails if not.
 """
 
@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import argparse
 import shutil
 
-from slider_latency import ROOT, free_port, start
+from slider_latency import ROOT, serve
 
 from mmdemo.data import gallery
 
@@ -48,10 +48,7 @@ def main() -> None:
 
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    proc = start([sys.executable, "-m", "mmdemo", "serve", "--port", str(port)], port,
-                 Path("/tmp/mmdemo-screenshots.log"))
-    url = f"http://127.0.0.1:{port}"
+    proc, url = serve(Path("/tmp/mmdemo-screenshots.log"))
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=shutil.which("chromium"),
@@ -83,6 +80,8 @@ def main() -> None:
             hint.press("Enter")
             page.wait_for_function("document.querySelector('#classify-map [data-kind=text]')", timeout=60_000)
             page.wait_for_timeout(800)
+            top = page.locator("#classify-plot .mm-bars-name").first.inner_text()
+            assert top == "hexagon", f"the caption says hexagon comes first; got {top!r}"
             page.evaluate("window.scrollTo(0, 0)")
             page.wait_for_timeout(300)
             page.screenshot(path=str(out / "classify.png"), clip={"x": 0, "y": 0, "width": 1366, "height": 1150})
