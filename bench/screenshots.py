@@ -11,7 +11,7 @@ Starts ``python -m mmdemo serve`` on a free loopback port and writes:
   disagree (their top-12 lists differ), rrf finds items no other strategy does;
 - ``paths.png``: the rank paths of the same example: a pink hexagon leads at w = 0, a blue
   hexagon at some weight before w = 1 (the crossing; printed), the current weight marked;
-- ``classify.png``: the Classify tab on the same image with the hint "a hexagon".
+- ``classify.png``: the Classify tab on the same image with the hint "a hexagon" (hexagon the top bar).
 Each shot checks what its caption says (e.g. most results are blue) and fails if not.
 """
 
@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import argparse
 import shutil
 
-from slider_latency import ROOT, free_port, start
+from slider_latency import ROOT, serve
 
 from mmdemo.data import gallery
 
@@ -90,10 +90,7 @@ def main() -> None:
 
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    proc = start([sys.executable, "-m", "mmdemo", "serve", "--port", str(port)], port,
-                 Path("/tmp/mmdemo-screenshots.log"))
-    url = f"http://127.0.0.1:{port}"
+    proc, url = serve(Path("/tmp/mmdemo-screenshots.log"))
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=shutil.which("chromium"),
@@ -127,6 +124,8 @@ def main() -> None:
             hint.press("Enter")
             page.wait_for_function("document.querySelector('#classify-map [data-kind=text]')", timeout=60_000)
             page.wait_for_timeout(800)
+            top = page.locator("#classify-plot .mm-bars-name").first.inner_text()
+            assert top == "hexagon", f"the caption says hexagon comes first; got {top!r}"
             page.evaluate("window.scrollTo(0, 0)")
             page.wait_for_timeout(300)
             page.screenshot(path=str(out / "classify.png"), clip={"x": 0, "y": 0, "width": 1366, "height": 1150})

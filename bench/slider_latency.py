@@ -82,6 +82,12 @@ def start(cmd: list[str], port: int, log: Path) -> subprocess.Popen:
     raise RuntimeError(f"{cmd} did not answer within 300 s")
 
 
+def serve(log: Path) -> tuple[subprocess.Popen, str]:
+    """``python -m mmdemo serve`` on a free loopback port: (process, url)."""
+    port = free_port()
+    return start([sys.executable, "-m", "mmdemo", "serve", "--port", str(port)], port, log), f"http://127.0.0.1:{port}"
+
+
 def settle(page) -> None:
     """Wait until the gallery stops changing (a step of the set-up re-ran the search)."""
     last, still = None, 0

@@ -1,7 +1,11 @@
-"""What the tabs print: evaluation reports as tables, contributions without "-0.000"."""
+"""What the tabs print: evaluation reports as tables, contributions without "-0.000", class
+probabilities as named bars."""
 
 from __future__ import annotations
 
+import re
+
+from mmdemo.ui.bars import SHOWN, bar_list
 from mmdemo.ui.evaluate import report
 from mmdemo.ui.results_view import signed
 
@@ -17,3 +21,15 @@ def test_evaluation_report_is_a_table_with_three_decimals_and_a_confusion_matrix
 
 def test_contributions_never_print_negative_zero():
     assert signed(-0.0001) == "+0.000" and signed(-0.0126) == "-0.013" and signed(0.5) == "+0.500"
+
+
+def test_class_probabilities_are_named_bars_best_first_with_values_and_the_rest_folded():
+    rows = [(f"label {i}", i / 100) for i in range(12)] + [("<b>bold</b>", 0.5)]
+    html = bar_list(rows, "Class probabilities")
+    names = re.findall(r'class="mm-bars-name">([^<]*)<', html)
+    assert names[:3] == ["&lt;b&gt;bold&lt;/b&gt;", "label 11", "label 10"] and len(names) == 13
+    assert re.findall(r'class="mm-bars-value">([^<]*)<', html)[:2] == ["50.0%", "11.0%"]
+    shown, rest = html.split("<details")
+    assert shown.count("<li>") == SHOWN and "3 more</summary>" in rest and 'start="11"' in rest
+    assert 'aria-label="Class probabilities, highest first"' in shown and 'aria-hidden="true"' in shown
+    assert 'style="width:50.0%"' in html and "Nothing yet" in bar_list([], "x", "Nothing yet")

@@ -8,7 +8,7 @@ import gradio as gr
 
 from mmdemo import access, encoders, service
 from mmdemo.progress import Bar
-from mmdemo.ui import api, classify, evaluate, indexes, queues, retrieve
+from mmdemo.ui import api, classify, evaluate, indexes, queues, retrieve, theme
 from mmdemo.ui import map as map_ui
 from mmdemo.ui.common import Settings, configure, settings_from_env
 
@@ -19,7 +19,7 @@ Model: `{model}` · mode: `{mode}` · pick the index on the Retrieve tab."""
 CSS = """
 #retrieve-gallery .caption-label { font-size: 11px; white-space: normal; }
 footer { display: none !important; }
-""" + retrieve.CSS
+""" + retrieve.CSS + theme.CSS
 
 
 def prepare(settings: Settings) -> None:
@@ -71,5 +71,5 @@ def launch(host: str | None = None, port: int | None = None, model: str | None =
     demo = build_app(settings)
     # Served: result images only (the bundled gallery and build-time thumbnails).
     return demo.launch(server_name=host, server_port=port, allowed_paths=access.served_paths(),
-                       max_file_size="25mb", ssr_mode=False, show_error=True, theme=gr.themes.Soft(),
-                       css=CSS, **kwargs)
+                       max_file_size="25mb", ssr_mode=False, show_error=True, theme=theme.THEME,
+                       css=CSS, js=theme.JS, **kwargs)

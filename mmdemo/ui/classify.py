@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import gradio as gr
-import pandas as pd
 
 from mmdemo import querymap, service
 from mmdemo.classify import DEFAULT_TEMPLATES
 from mmdemo.data.vocab import GARMENTS, SHAPES
+from mmdemo.ui import bars, queues
 from mmdemo.ui import map as map_ui
-from mmdemo.ui import queues
 from mmdemo.ui.common import Settings, file_path, guarded, image_input
 
 DEFAULT_LABELS = "\n".join(SHAPES + GARMENTS)
-EMPTY = pd.DataFrame({"label": pd.Series(dtype=str), "probability": pd.Series(dtype=float)})
+PLOT = "Class probabilities"
+EMPTY = bars.bar_list([], PLOT, "The probabilities appear with an image or a text hint.")
 
 
 def classify_image(image, labels, text, w_image, w_text, templates, model):
@@ -24,10 +24,10 @@ def classify_image(image, labels, text, w_image, w_text, templates, model):
                 map_ui.svg(querymap.classification_map(None, labels, None, templates=temps, model=model)))
     out = service.classify(image, labels, text, w_image, w_text, temps, model=model)
     space = querymap.classification_map(image, labels, text, w_image, w_text, temps, model, result=out)
-    df = pd.DataFrame([{"label": r["label"], "probability": round(r["score"], 4)} for r in out["labels"]])
+    plot = bars.bar_list([(r["label"], r["score"]) for r in out["labels"]], PLOT)
     top = out["labels"][0]
     w = out["weights"]
-    return df, (f"**{top['label']}** ({top['score']:.1%}) · effective weights image {w['image']:.2f}, "
+    return plot, (f"**{top['label']}** ({top['score']:.1%}) · effective weights image {w['image']:.2f}, "
                 f"text {w['text']:.2f} · model `{out['model']}`"), map_ui.svg(space, "labels")
 
 
@@ -46,8 +46,8 @@ def build(settings: Settings) -> None:
             button = gr.Button("Classify", variant="primary")
         with gr.Column(scale=3):
             summary = gr.Markdown()
-            plot = gr.BarPlot(EMPTY, x="label", y="probability", sort="-y", y_lim=[0, 1], height=420,
-                              x_label_angle=-45, label="Class probabilities", elem_id="classify-plot")
+            plot = gr.HTML(EMPTY, label=PLOT, show_label=True, container=True, padding=True,
+                           css_template=bars.CSS, elem_id="classify-plot")
             space = gr.HTML(map_ui.EMPTY, label="Map of the labels", elem_id="classify-map")
     inputs = [image, labels, text, w_image, w_text, templates, model]
     handler = guarded(classify_image)

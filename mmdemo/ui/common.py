@@ -132,7 +132,7 @@ def image_input(label: str, elem_id: str) -> tuple[gr.File, gr.Image]:
     with gr.Row(equal_height=True):
         upload = gr.File(label=label, file_types=list(EXTENSIONS), elem_id=elem_id, height=150, scale=3)
         preview = gr.Image(label="Preview", interactive=False, height=150, scale=2, buttons=[],
-                           elem_id=f"{elem_id}-preview")
+                           elem_id=f"{elem_id}-preview", alt_text=f"{label}: the image given")
 
     def show(value):
         """The preview shows nothing for a bad file: the tab's own handler reports it once."""

@@ -30,7 +30,8 @@ def html_for(answer: dict) -> str:
     missing = "".join(f'<li data-strategy="{html.escape(n)}">{html.escape(n)}: {html.escape(why)}</li>'
                       for n, why in unavailable.items())
     return (f'<div class="mm-compare">{_agreement(answer)}'
-            f'<div class="mm-scroll"><table class="mm-side"><caption>Top {answer["k"]} of each strategy '
+            f'<div class="mm-scroll" tabindex="0" role="region" aria-label="strategies side by side">'
+            f'<table class="mm-side"><caption>Top {answer["k"]} of each strategy '
             f'(outlined and marked "only": no other strategy found it)</caption><tr><th scope="col">#</th>{head}</tr>'
             f'{body}</table></div>' + (f'<ul class="mm-missing">{missing}</ul>' if missing else "") + "</div>")
 
@@ -62,17 +63,18 @@ def _cell(strategy: str, r: dict) -> str:
 
 CSS = """
 .mm-compare { font-size: 12px; }
-.mm-compare caption { text-align: left; color: #333; padding-bottom: 2px; }
+.mm-compare caption { text-align: left; color: var(--body-text-color); padding-bottom: 2px; }
 .mm-agree { border-collapse: collapse; margin-bottom: 8px; }
-.mm-agree th, .mm-agree td { border: 1px solid #ccc; padding: 1px 6px; text-align: center; }
+.mm-agree th, .mm-agree td { border: 1px solid var(--border-color-primary); padding: 1px 6px; text-align: center; }
 .mm-scroll { overflow-x: auto; }
 .mm-side { border-collapse: separate; border-spacing: 3px; width: 100%; table-layout: fixed; min-width: 560px; }
-.mm-side th[scope=row] { width: 22px; color: #444; }
-.mm-side td { vertical-align: top; padding: 2px; border: 1px solid #e2e2e2; border-radius: 4px; line-height: 1.25; }
+.mm-side th[scope=row] { width: 22px; color: var(--body-text-color); }
+.mm-side td { vertical-align: top; padding: 2px; border: 1px solid var(--border-color-primary); border-radius: 4px;
+              line-height: 1.25; }
 .mm-side td img { float: left; margin-right: 4px; object-fit: contain; background: #fff; }
-.mm-side td[data-only] { outline: 2px solid #5b2c83; }
+.mm-side td[data-only] { outline: 2px solid var(--color-accent); }
 .mm-cap { display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical; overflow: hidden; }
-.mm-parts { display: block; clear: both; color: #444; font-size: 10.5px; }
-.mm-only { color: #5b2c83; font-weight: 600; }
-.mm-missing { margin: 4px 0 0; padding-left: 18px; color: #444; }
+.mm-parts { display: block; clear: both; color: var(--body-text-color-subdued); font-size: 10.5px; }
+.mm-only { color: var(--body-text-color); font-weight: 700; text-decoration: underline; }
+.mm-missing { margin: 4px 0 0; padding-left: 18px; color: var(--body-text-color-subdued); }
 """

@@ -13,6 +13,8 @@ from mmdemo.ui import queues
 from mmdemo.ui.common import Settings, guarded
 
 _RESULTS = Cache(8)  # (what, fingerprint) -> result: deterministic per model; computed once (single flight)
+SWEEP_CAPTION = ("Recall@10 (0 to 1) of each fusion mode on the held-out shapes and fashion sets as the "
+                 "text weight goes from 0 to 1; the table below lists every point.")
 STRATEGIES = ("image_only", "text_only", "early", "late", "rrf", "delta", "learned", "learned_multitask")
 
 
@@ -87,11 +89,15 @@ def build(settings: Settings) -> None:
         save = gr.Button("Save to index", scale=1)
     summary = gr.Markdown("Pick an evaluation above; its results appear here.", elem_id="eval-summary")
     metrics = gr.Dataframe(label="Best weight per strategy", interactive=False, visible=False)
-    plot = gr.LinePlot(x="w_text", y="R@10", color="series", height=380, y_lim=[0, 1], visible=False,
-                       label="Recall@10 against text weight", elem_id="eval-sweep")
+    # No fixed height: at 380 px the legend and the caption were cut off below the axis.
+    plot = gr.LinePlot(x="w_text", y="R@10", color="series", y_lim=[0, 1], visible=False,
+                       label="Recall@10 against text weight", elem_id="eval-sweep", caption=SWEEP_CAPTION)
+    points = gr.Dataframe(label="The sweep as a table: Recall@10 per text weight (rows) and series (columns)",
+                          interactive=False, visible=False, elem_id="eval-sweep-table")
+    outputs = [summary, metrics, plot, points]
 
     def run_simple(what, model):
-        return report(evaluate(what, model)), gr.update(visible=False), gr.update(visible=False)
+        return report(evaluate(what, model)), *(gr.update(visible=False),) * 3
 
     def run_composed(model):
         result = evaluate("composed", model)
@@ -99,7 +105,8 @@ def build(settings: Settings) -> None:
         brief = {**({"cross-validation (mode and text weight chosen on training folds; held-out R@10)":
                      result["cv"]} if result.get("cv") else {}),
                  **{d: {"unseen-pair queries": result[d]["unseen"]["queries"]} for d in ("shapes", "fashion")}}
-        return report(brief), gr.update(value=table, visible=True), gr.update(value=sweep, visible=True)
+        wide = sweep.pivot(index="w_text", columns="series", values="R@10").round(3).reset_index()
+        return report(brief), *(gr.update(value=v, visible=True) for v in (table, sweep, wide))
 
     def save_to(name, model):
         from mmdemo import service
@@ -111,7 +118,7 @@ def build(settings: Settings) -> None:
         gr.Info(f"saved to index {name!r}: {', '.join(saved)}")
         return report({f"saved to index {name!r}": saved})
 
-    zs.click(guarded(lambda m: run_simple("zeroshot", m)), model, [summary, metrics, plot], api_visibility="private", **queues.HEAVY)
-    clf.click(guarded(lambda m: run_simple("classify", m)), model, [summary, metrics, plot], api_visibility="private", **queues.HEAVY)
-    comp.click(guarded(run_composed), model, [summary, metrics, plot], api_visibility="private", **queues.HEAVY)
+    zs.click(guarded(lambda m: run_simple("zeroshot", m)), model, outputs, api_visibility="private", **queues.HEAVY)
+    clf.click(guarded(lambda m: run_simple("classify", m)), model, outputs, api_visibility="private", **queues.HEAVY)
+    comp.click(guarded(run_composed), model, outputs, api_visibility="private", **queues.HEAVY)
     save.click(guarded(save_to), [target, model], summary, api_visibility="private", **queues.HEAVY)

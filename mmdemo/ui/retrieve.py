@@ -40,9 +40,9 @@ clearly the text singles out some gallery items)."""
 
 CSS = """
 #space-map svg { display: block; }
-.space-map-note { font-size: 11px; color: #444; margin-top: 2px; }
+.space-map-note { font-size: 11px; color: var(--body-text-color-subdued); margin-top: 2px; }
 .map-table table, .paths-table table { font-size: 11px; border-collapse: collapse; margin: 4px 0; }
-.map-table td, .map-table th, .paths-table td, .paths-table th { border: 1px solid #ccc; padding: 1px 5px; }
+.map-table td, .map-table th, .paths-table td, .paths-table th { border: 1px solid var(--border-color-primary); padding: 1px 5px; }
 .map-table caption { text-align: left; font-weight: 600; }
 /* Phones: the query, then the results, then the weights right below them, then the map, so a
    slider move changes what is in view; the rest follows. */
@@ -52,8 +52,9 @@ CSS = """
   #retrieve-query { order: 1; } #retrieve-results { order: 2; } #retrieve-weights { order: 3; }
   #retrieve-map { order: 4; } #retrieve-more { order: 5; } #retrieve-views { order: 6; } #retrieve-details { order: 7; }
   #retrieve-gallery { height: 300px !important; }
-  #retrieve-gallery .caption-label { white-space: nowrap !important; overflow: hidden; text-overflow: ellipsis;
-                                     max-width: 95%; font-size: 10px !important; }
+  #retrieve-gallery .caption-label { display: -webkit-box !important; -webkit-line-clamp: 3; -webkit-box-orient: vertical;
+                                     overflow: hidden; white-space: normal !important; max-width: 95%;
+                                     font-size: 10px !important; }
 }
 """ + compare_view.CSS
 PATH_STEPS = 101

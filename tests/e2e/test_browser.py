@@ -4,44 +4,26 @@ change; the phone layout; the Classify map. Latency is measured by bench/slider_
 from __future__ import annotations
 
 import os
-import shutil
-import time
 
 import pytest
+from pages import CHROMIUM, NO_CHROMIUM, gallery_captions, launch, wait_for_change
 
 from mmdemo.data import gallery
 
 playwright = pytest.importorskip("playwright.sync_api")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed "
-                                "(apt-get install chromium); .ci/run installs it")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
 SHOTS = os.environ.get("MMDEMO_SCREENSHOTS")
 
 
 @pytest.fixture(scope="module")
 def page(server):
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM,
-                                    args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        browser = launch(p)
         page = browser.new_page(viewport={"width": 1366, "height": 900})
         page.goto(server)
         page.wait_for_selector("#retrieve-text textarea", timeout=60_000)
         yield page
         browser.close()
-
-
-def gallery_captions(page) -> list[str]:
-    return page.locator("#retrieve-gallery .caption-label").all_inner_texts()
-
-
-def wait_for_change(page, before: list[str], timeout: float = 20) -> list[str]:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        now = gallery_captions(page)
-        if now and now != before:
-            return now
-        time.sleep(0.01)
-    raise AssertionError(f"gallery did not change from {before[:3]}")
 
 
 def shot(page, name):
