@@ -6,7 +6,8 @@ colour scheme (the counts in docs/accessibility.md).
 Starts ``python -m mmdemo serve`` on a free loopback port unless ``--url`` names a running
 server (e.g. one started from an older checkout, to count what a change fixed). Each page runs
 the "make it blue" example and classifies a bundled image first, so results, maps and
-probabilities are on the page; ``--empty`` audits the tabs as loaded instead. ``--composed``
+probabilities are on the page (on Retrieve also both views, a steering term and the gap layer);
+``--empty`` audits the tabs as loaded instead. ``--composed``
 also runs the composed evaluation (about 2-3 minutes on 2 cores, once per server) so the
 Evaluate tab's tables and plot are audited. Prints JSON: one row per (width, scheme, tab) with
 the count of serious/critical nodes per rule, and the total. No exceptions are subtracted: the
@@ -25,7 +26,7 @@ import argparse
 import json
 from collections import Counter
 
-from pages import launch, open_tab
+from pages import launch, open_tab, show_every_view
 from slider_latency import serve
 
 from mmdemo.data import gallery
@@ -38,6 +39,7 @@ def fill(page, composed: bool) -> None:
     evaluation on Evaluate when asked (each tab is left where it was)."""
     page.get_by_text("make it blue").first.click()
     page.locator("#space-map [data-kind=fused]").wait_for(timeout=60_000)
+    show_every_view(page)
     open_tab(page, "Classify")
     image = next(e.file for e in gallery.bundled_entries() if e.file.name == "shape-0001.png")  # made if missing
     page.locator("#classify-image input[type=file]").set_input_files(str(image))

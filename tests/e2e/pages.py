@@ -38,3 +38,18 @@ def open_tab(page, name: str) -> None:
         page.get_by_role("button", name="More tabs").click()
         page.locator(".overflow-dropdown button", has_text=name).click()
     page.get_by_role("tab", name=name, selected=True).wait_for(timeout=5_000)
+
+
+def show_every_view(page) -> None:
+    """On Retrieve with results: the strategies and rank-path views open, a result added as an
+    example, the map's modality-gap layer on (so an audit sees all of the tab's markup)."""
+    page.locator("#compare-view").click()
+    page.locator("#paths-view").click()
+    page.locator("#compare td[data-id]").first.wait_for(timeout=30_000)
+    page.locator("#paths .path-item").first.wait_for(state="attached", timeout=30_000)
+    page.locator("#retrieve-gallery .thumbnail-item").nth(2).click()
+    page.keyboard.press("Escape")
+    page.locator("#steer-more").click()
+    page.locator("#steer-slot-0 input[type=range]").wait_for(timeout=20_000)
+    page.locator("#map-texts input").check()
+    page.locator("#space-map #map-gap").wait_for(state="attached", timeout=30_000)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from pages import CHROMIUM, NO_CHROMIUM, gallery_captions, launch, open_tab, wait_for_change
+from pages import CHROMIUM, NO_CHROMIUM, gallery_captions, launch, open_tab, show_every_view, wait_for_change
 
 from mmdemo.data import gallery
 
@@ -37,20 +37,6 @@ def open_page(browser, url: str, width: int, scheme: str = "light"):
     page.get_by_text("make it blue").first.click()  # an example: image + text, results and map
     wait_for_change(page, [])
     return page
-
-
-def show_every_view(page) -> None:
-    """The strategies and rank-path views open, a result added as an example, the gap layer on."""
-    page.locator("#compare-view").click()
-    page.locator("#paths-view").click()
-    page.locator("#compare td[data-id]").first.wait_for(timeout=30_000)
-    page.locator("#paths .path-item").first.wait_for(state="attached", timeout=30_000)
-    page.locator("#retrieve-gallery .thumbnail-item").nth(2).click()
-    page.keyboard.press("Escape")
-    page.locator("#steer-more").click()
-    page.locator("#steer-slot-0 input[type=range]").wait_for(timeout=20_000)
-    page.locator("#map-texts input").check()
-    page.locator("#space-map #map-gap").wait_for(state="attached", timeout=30_000)
 
 
 def serious(page, where: str, matched: set) -> list[str]:
