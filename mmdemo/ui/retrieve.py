@@ -140,7 +140,7 @@ def build(settings: Settings, index_choices: list[str]) -> dict:
                     w_text = gr.Slider(0, 1, start.get("w_text", 0.5), step=0.05, label="Text weight",
                                        elem_id="w-text")
                     w_negative = gr.Slider(0, 1, 0.5, step=0.05, label="Negative weight", elem_id="w-negative")
-                terms = steer.build()
+                parts = steer.terms_block()
             with gr.Column(elem_id="retrieve-more"):
                 with gr.Row():
                     fusion = gr.Radio(list(service.MODES), value=start.get("fusion", "early"), label="Fusion",
@@ -159,8 +159,10 @@ def build(settings: Settings, index_choices: list[str]) -> dict:
             with gr.Column(elem_id="retrieve-results"):
                 results = gr.Gallery(label="Results", columns=4, height=520, object_fit="contain",
                                      elem_id="retrieve-gallery")
+                parts.update(steer.picked_block())
             with gr.Column(elem_id="retrieve-map"):
                 space = map_ui.component("space-map", "Map of the shared space")
+                parts.update(steer.offer_block())
                 texts = gr.Checkbox(False, label="Texts layer: captions and the modality gap", elem_id="map-texts")
             with gr.Column(elem_id="retrieve-views"):
                 with gr.Accordion("Strategies side by side", open=False, elem_id="compare-view") as compare_acc:
@@ -172,6 +174,7 @@ def build(settings: Settings, index_choices: list[str]) -> dict:
                 table = gr.Dataframe(results_view.EMPTY, label="Per-item contributions", interactive=False, wrap=True,
                                      column_widths=results_view.COLUMN_WIDTHS, elem_id="retrieve-table")
 
+    terms = steer.Steer(**parts)
     controls = dict(index=index, image=image, text=text, negative=negative, w_image=w_image, w_text=w_text,
                     w_negative=w_negative, fusion=fusion, quality=quality, k=k, threshold=threshold,
                     expression=expression, source=source, center=center, texts=texts, opened=opened)

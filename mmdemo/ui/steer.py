@@ -1,6 +1,7 @@
 """Steering the Retrieve tab by example: "more / less like this" terms and a map region.
 
-A picked result (gallery tile or table row) offers "More like this" and "Less like this"; each
+A picked result (gallery tile or table row) offers "More like this" and "Less like this" right
+under the results; each
 click adds it as an example term with its own weight slider (one of ``MAX_EXAMPLES`` fixed slots,
 shown when used: re-rendering components per click would cost far more than toggling them). A
 click on a map point adds that item the same way; a box drawn on the map offers its centroid as
@@ -62,17 +63,8 @@ class Steer:
         return [self.examples, *self.rows, *self.sliders]
 
 
-def build() -> Steer:
-    """The slots, the region row, and the two offers (a picked result, a map selection)."""
-    examples, region, picked, offer = gr.State([]), gr.State(None), gr.State(None), gr.State(None)
-    with gr.Row(visible=False, elem_id="steer-picked") as picked_row:
-        picked_note = gr.Markdown(elem_id="steer-picked-note")
-        more = gr.Button("More like this", size="sm", elem_id="steer-more")
-        less = gr.Button("Less like this", size="sm", elem_id="steer-less")
-    with gr.Row(visible=False, elem_id="steer-offer") as offer_row:
-        offer_note = gr.Markdown(elem_id="steer-offer-note")
-        more_region = gr.Button("More like this region", size="sm", elem_id="steer-more-region")
-        less_region = gr.Button("Less like this region", size="sm", elem_id="steer-less-region")
+def terms_block() -> dict:
+    """The example slots and the region's row (under the weights: each term's own weight)."""
     rows, sliders, removes = [], [], []
     with gr.Column(elem_id="steer-terms"):
         for i in range(limits.MAX_EXAMPLES):
@@ -84,8 +76,27 @@ def build() -> Steer:
         with gr.Row(visible=False, elem_id="steer-region", equal_height=True) as region_row:
             region_slider = gr.Slider(-1, 1, DEFAULT, step=0.05, label="region", scale=4, elem_id="steer-region-weight")
             region_remove = gr.Button("Remove", size="sm", scale=1, min_width=60, elem_id="steer-region-remove")
-    return Steer(examples, sliders, rows, removes, region, region_row, region_slider, region_remove, picked,
-                 picked_row, picked_note, more, less, offer, offer_row, offer_note, more_region, less_region)
+    return dict(examples=gr.State([]), sliders=sliders, rows=rows, removes=removes, region=gr.State(None),
+                region_row=region_row, region_slider=region_slider, region_remove=region_remove)
+
+
+def picked_block() -> dict:
+    """What a picked result offers (under the results, next in the tab order after them)."""
+    with gr.Row(visible=False, elem_id="steer-picked") as picked_row:
+        picked_note = gr.Markdown(elem_id="steer-picked-note")
+        more = gr.Button("More like this", size="sm", elem_id="steer-more")
+        less = gr.Button("Less like this", size="sm", elem_id="steer-less")
+    return dict(picked=gr.State(None), picked_row=picked_row, picked_note=picked_note, more=more, less=less)
+
+
+def offer_block() -> dict:
+    """What a box drawn on the map offers (under the map)."""
+    with gr.Row(visible=False, elem_id="steer-offer") as offer_row:
+        offer_note = gr.Markdown(elem_id="steer-offer-note")
+        more_region = gr.Button("More like this region", size="sm", elem_id="steer-more-region")
+        less_region = gr.Button("Less like this region", size="sm", elem_id="steer-less-region")
+    return dict(offer=gr.State(None), offer_row=offer_row, offer_note=offer_note, more_region=more_region,
+                less_region=less_region)
 
 
 def slots(examples: list[dict], weights: list[float]) -> tuple:

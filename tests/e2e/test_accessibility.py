@@ -119,5 +119,10 @@ def test_keyboard_alone_moves_the_weights_and_fusion_and_opens_a_result(browser,
         page.locator("#retrieve-gallery .preview .caption", has_text=re.compile("^#2 ")).wait_for(timeout=15_000)
         page.keyboard.press("Escape")
         detail.wait_for(state="detached", timeout=15_000)
+        # the result opened is offered as an example: More like this, by keyboard too
+        page.locator("#steer-picked").wait_for(timeout=15_000)
+        tab_to(page, "#steer-more", 20)  # right after the result tiles
+        page.keyboard.press("Enter")
+        page.locator("#steer-slot-0 input[type=range]").wait_for(timeout=15_000)
     finally:
         page.close()
