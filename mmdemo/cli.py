@@ -132,6 +132,25 @@ def cmd_train_combiner(a) -> None:
         print(f"shipped as the built-in model's combiner: {learned.ship(a.index)}")
 
 
+def cmd_models(a) -> None:
+    from mmdemo.encoders import cache
+
+    found = cache.available(a.spec)
+    if a.json:
+        _json({"hub_cache": str(cache.hub_cache()), "models": [w.as_dict() for w in found]})
+        return
+    width = max(len(w.spec) for w in found)
+    print(f"{'model':{width}}  {'size':>9}  offline  from")
+    for w in found:
+        size = f"{w.size / 2**20:,.1f} MB" if w.path else "-"
+        where = {"builtin": "shipped with mmdemo", "random": "random weights (no tag or file)"}.get(w.source)
+        if where is None:
+            where = (f"{w.repo} (hub cache)" if w.repo else str(w.path)) if w.path else \
+                f"not here: {w.fetch}" if w.fetch else "not found"
+        print(f"{w.spec:{width}}  {size:>9}  {'yes' if w.loads_offline else 'no':7}  {where}")
+    print(f"hub cache: {cache.hub_cache()}")
+
+
 def cmd_serve(a) -> None:
     from mmdemo.ui.app import launch
 
@@ -148,6 +167,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--model", default=None, help="model spec (default: $MMDEMO_MODEL or builtin)")
     s.add_argument("--index", default=None)
     s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("models", help="the models this machine can load now (built-in, hub cache, "
+                       "given specs), their size, and whether they load offline")
+    s.add_argument("spec", nargs="*", help="further specs to check, e.g. hf:/path/dir or "
+                   "open_clip:ViT-B-32/laion2b_s34b_b79k")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_models)
 
     s = sub.add_parser("build-index", help="encode a gallery into a saved FAISS index")
     s.add_argument("--source", default="bundled", help="'bundled', a folder, or a text file listing image paths (one a line)")
