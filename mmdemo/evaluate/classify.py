@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mmdemo.classify import DEFAULT_TEMPLATES, label_embeddings
+from mmdemo.classify import label_embeddings, templates_for
 from mmdemo.data.gallery import is_image_name
 from mmdemo.data.images import open_images
 from mmdemo.data.vocab import SHAPES
@@ -47,6 +47,6 @@ def evaluate(encoder, data: str | None = None) -> dict:
         images, attrs = shape_set(600, "any")
         classes, skipped = list(SHAPES), []
         labels = [SHAPES.index(a["shape"]) for a in attrs]
-    scores = encoder.encode_images(images) @ label_embeddings(encoder, classes, DEFAULT_TEMPLATES).T
+    scores = encoder.encode_images(images) @ label_embeddings(encoder, classes, templates_for(encoder.spec)).T
     return {"model": encoder.spec, "data": data or "generated shapes (held-out seed)", "n": len(labels),
             **metrics.classification(labels, np.asarray(scores), classes), "skipped": skipped}
