@@ -99,6 +99,19 @@ def defaults_for(index: str) -> dict:
         return {}
 
 
+def fusion_modes(index: str, value: str) -> dict:
+    """The fusion choices for an index: ``learned`` only where a combiner was trained for it;
+    else the radio says why and which command trains one, instead of an error after a click."""
+    from mmdemo.evaluate import learned
+    from mmdemo.sessions import PRIVATE
+
+    ready = learned.ready(index) and index != PRIVATE
+    modes = [m for m in service.MODES if ready or m != "learned"]
+    info = None if ready else ("learned fusion needs a shared index with a trained combiner" if index == PRIVATE
+                               else learned.unavailable(index))
+    return {"choices": modes, "value": value if value in modes else "early", "info": info}
+
+
 def build(settings: Settings, index_choices: list[str]) -> dict:
     """Lay out the tab; return the components other tabs need."""
     start = defaults_for(settings.index)
@@ -119,8 +132,8 @@ def build(settings: Settings, index_choices: list[str]) -> dict:
                 w_negative = gr.Slider(0, 1, 0.5, step=0.05, label="Negative weight", elem_id="w-negative")
             with gr.Column(elem_id="retrieve-more"):
                 with gr.Row():
-                    fusion = gr.Radio(list(service.MODES), value=start.get("fusion", "early"), label="Fusion",
-                                      elem_id="fusion")
+                    fusion = gr.Radio(label="Fusion", elem_id="fusion",
+                                      **fusion_modes(settings.index, start.get("fusion", "early")))
                     quality = gr.Checkbox(False, label="Quality-aware weights")
                 with gr.Row():
                     k = gr.Slider(1, 50, 12, step=1, label="Results (k)")
@@ -141,13 +154,13 @@ def build(settings: Settings, index_choices: list[str]) -> dict:
                 table = gr.Dataframe(EMPTY, label="Per-item contributions", interactive=False, wrap=True,
                                      column_widths=COLUMN_WIDTHS)
 
-    def apply_defaults(name):
+    def apply_defaults(name, current):
         d = defaults_for(name)
         return (gr.update(value=d["w_image"]) if "w_image" in d else gr.update(),
                 gr.update(value=d["w_text"]) if "w_text" in d else gr.update(),
-                gr.update(value=d["fusion"]) if "fusion" in d else gr.update())
+                gr.update(**fusion_modes(name, d.get("fusion", current))))
 
-    index.change(apply_defaults, index, [w_image, w_text, fusion], api_visibility="private")
+    index.change(apply_defaults, [index, fusion], [w_image, w_text, fusion], api_visibility="private")
     inputs = [index, image, text, negative, w_image, w_text, w_negative, fusion, quality, k, threshold,
               expression, source]
     outputs = [results, info, table, space]
