@@ -71,15 +71,21 @@ def cmd_search(a) -> None:
 
 def cmd_eval(a) -> None:
     from mmdemo import encoders, evaluate
+    from mmdemo.evaluate import figures
+    from mmdemo.progress import Bar
 
-    result = evaluate.run(a.what, encoders.load(a.model), a.data, a.cv, learned=not a.no_learned)
-    if a.what == "composed" and not a.data:
+    bar = Bar(f"encoding {a.data}", "img") if a.data else None
+    result = evaluate.run(a.what, encoders.load(a.model), a.data, a.cv, learned=not a.no_learned, progress=bar)
+    if bar:
+        bar.close()
+    if a.what == "composed" and not a.data and a.save:
         from mmdemo.evaluate import composed
 
-        if a.save:
-            result["saved"] = composed.save_to_index(result, a.save)
-        if a.plot:
-            composed.plot_sweep(result, a.plot)
+        result["saved"] = composed.save_to_index(result, a.save)
+    if a.plot and a.what == "classify":
+        figures.save(figures.confusion(result["labels"], result["confusion"]), a.plot)
+    elif a.plot and a.what == "composed":
+        figures.save(figures.sweep(result, ["data"] if a.data else ["shapes", "fashion"]), a.plot)
     out = evaluate.public(result, sweep=a.sweep)
     if a.json:
         _json(out)
@@ -227,7 +233,8 @@ def parser() -> argparse.ArgumentParser:
                    "composed: a folder of images with triplets.csv (reference,modifier,target)")
     s.add_argument("--cv", type=int, default=0, metavar="K", help="composed: K-fold CV of mode and weights")
     s.add_argument("--sweep", action="store_true", help="composed: include every weight of the sweep")
-    s.add_argument("--plot", metavar="PNG", help="composed: plot R@10 against the text weight")
+    s.add_argument("--plot", metavar="PNG", help="classify: the confusion matrix as a heat map; composed: "
+                   "R@10 against the text weight, the CV choice starred")
     s.add_argument("--save", metavar="INDEX", help="composed: keep the learned combiner and the CV "
                    "choice (as defaults) with this index")
     s.add_argument("--no-learned", action="store_true", help="composed: skip training the combiner")

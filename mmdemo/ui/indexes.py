@@ -27,7 +27,8 @@ def table() -> pd.DataFrame:
 
 def index_names(settings: Settings, request: gr.Request | None) -> list[str]:
     names = [m["name"] for m in service.indexes()]
-    if settings.galleries.get(session_of(request)) is not None and sessions.PRIVATE not in names:
+    space = settings.galleries.get(session_of(request))
+    if space is not None and space.index is not None and sessions.PRIVATE not in names:
         names.append(sessions.PRIVATE)
     return names
 
