@@ -17,6 +17,7 @@ def isolated_dirs(tmp_path_factory):
     root = tmp_path_factory.mktemp("mmdemo")
     os.environ["MMDEMO_INDEX_DIR"] = str(root / "indexes")
     os.environ["MMDEMO_CACHE_DIR"] = str(root / "cache")
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # servers started by tests send nothing off the box
     yield root
 
 

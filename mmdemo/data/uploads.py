@@ -65,7 +65,7 @@ def collect(files: list[Path], max_files: int, max_bytes: int, keep: tuple[str, 
 
     for f in files:
         if zipfile.is_zipfile(f):
-            _read_zip(f, take, budget, max_bytes, out.skipped)
+            _read_zip(f, take, budget, max_bytes)
         else:
             size = f.stat().st_size
             _spend(budget, size, max_bytes)
@@ -92,7 +92,7 @@ def _spend(budget: list[int], n: int, limit: int) -> None:
         raise UserError(f"the upload holds more than {limit // 2**20} MB of files")
 
 
-def _read_zip(path: Path, take, budget: list[int], limit: int, skipped: list[tuple[str, str]]) -> None:
+def _read_zip(path: Path, take, budget: list[int], limit: int) -> None:
     try:
         with zipfile.ZipFile(path) as z:
             members = [m for m in z.infolist() if not m.is_dir()]
@@ -102,10 +102,7 @@ def _read_zip(path: Path, take, budget: list[int], limit: int, skipped: list[tup
                 name = Path(m.filename.replace("\\", "/")).name
                 if not name or name.startswith(("._", "__MACOSX")) or "__MACOSX" in m.filename:
                     continue
-                member = safe_path(m.filename)
-                if member is None:
-                    skipped.append((name[:MAX_PART], "its path in the zip is not a plain relative one"))
-                    continue
+                member = safe_path(m.filename) or name[:MAX_PART]  # an odd path keeps only its name
                 parts = []
                 with z.open(m) as src:  # counted as read: declared sizes can lie
                     while chunk := src.read(CHUNK):
@@ -121,7 +118,8 @@ def _read_zip(path: Path, take, budget: list[int], limit: int, skipped: list[tup
 def write_tree(uploads: list[Upload], folder: Path) -> None:
     """Each upload under its (safe) path in ``folder``; a later file of the same path wins."""
     for up in uploads:
-        file = folder / (safe_path(up.path) or safe_path(up.name) or f"{hashlib.sha1(up.data).hexdigest()[:20]}{up.suffix}")
+        name = safe_path(up.path) or safe_path(up.name) or hashlib.sha1(up.data).hexdigest()[:20] + up.suffix
+        file = folder / name
         file.parent.mkdir(parents=True, exist_ok=True)
         file.write_bytes(up.data)
 

@@ -232,3 +232,32 @@ def test_own_frames_are_the_package_s_not_a_checkout_folder_named_mmdemo():
     venv = ('  File "/home/me/mmdemo/.venv/lib/python3.11/site-packages/gradio/route_utils.py", line 3, '
             'in call\n')
     assert own_frames(ours) and not own_frames(venv)
+
+
+def test_own_data_evaluation_is_capped_held_privately_and_serves_nothing(public_server, unchanged, tmp_path):
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (0, 200, 0)).save(buf, "PNG")
+    many = tmp_path / "many.zip"
+    with zipfile.ZipFile(many, "w") as z:
+        for i in range(201):
+            z.writestr(f"c{i % 2}/{i}.png", buf.getvalue())
+    kind, msg = public_server.call("evaluate", ["classify", None, public_server.upload(many)])
+    assert kind == "error" and "at most 200" in str(msg), msg
+    kind, msg = public_server.call("evaluate", ["classify", None, {"path": str(many)}])
+    assert kind == "error" and "must be a file uploaded" in str(msg), msg
+    kind, msg = public_server.call("evaluate", ["classify", "hf:openai/clip-vit-base-patch32",
+                                                public_server.upload(many)])
+    assert kind == "error" and "not offered" in str(msg), msg
+    two = tmp_path / "two.zip"
+    with zipfile.ZipFile(two, "w") as z:
+        for i in range(4):
+            z.writestr(f"red/{i}.png", buf.getvalue())
+            z.writestr(f"blue/{i}.png", buf.getvalue())
+        z.writestr("../../evil/page.html", "<script>alert(1)</script>")
+    kind, out = public_server.call("evaluate", ["classify", None, public_server.upload(two)])
+    assert kind == "complete" and out[0]["n"] == 8 and out[0]["data"] == "two.zip", out
+    assert [s["file"] for s in out[0]["skipped"]] == ["page.html"] and "/" not in json.dumps(out[0]["skipped"])
+    held = [p for p in (public_server.app / ".cache" / "sessions").rglob("*") if p.is_file()]
+    assert len(held) == 8 and not any(p.suffix == ".html" for p in public_server.app.rglob("*"))
+    status, _ = public_server.get(f"/gradio_api/file={held[0]}")
+    assert status in (403, 404)  # held for the session's own evaluations, never served
