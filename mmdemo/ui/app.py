@@ -38,6 +38,8 @@ def prepare(settings: Settings) -> None:
 
 
 def header(settings: Settings) -> str:
+    """The page's first lines: the model(s) this server offers, its mode, and any note (a Space
+    that fell back to the built-in model says why)."""
     models = settings.policy.models
     shown = (f"Model: `{settings.model}`" if len(models) < 2 else
              "Models: " + ", ".join(f"`{m}`" + (" (default)" if m == settings.model else "") for m in models))

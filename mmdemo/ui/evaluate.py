@@ -90,7 +90,8 @@ def report(result: dict) -> str:
     if result.get("skipped"):
         shown = "; ".join(f"{s.get('file') or 'row ' + str(s.get('row'))}: {s['reason']}"
                           for s in result["skipped"][:5])
-        parts.append(f"**{len(result['skipped'])} files or rows skipped**, e.g. {shown}")
+        what = "files or rows" if any("row" in s for s in result["skipped"]) else "files"
+        parts.append(f"**{len(result['skipped'])} {what} skipped**, e.g. {shown}")
     for key, value in result.items():
         if isinstance(value, dict) and key != "sweep":
             parts.append(f"**{key}**\n\n" + report(value))
@@ -172,7 +173,8 @@ def build(settings: Settings) -> None:
     with gr.Row():
         zs = gr.Button("Zero-shot accuracy")
         clf = gr.Button("Classification metrics")
-        comp = gr.Button("Composed retrieval + 5-fold CV + learned fusion (≈ 1-2 min)", variant="primary")
+        comp = gr.Button("Composed retrieval + 5-fold CV + learned fusion (≈ 1-2 min on the built-in model; "
+                         "~20,000 images to encode: far longer on a real CLIP)", variant="primary")
     with gr.Row():
         target = gr.Dropdown([settings.index], value=settings.index, allow_custom_value=True, scale=2,
                              label="Index to keep the learned combiner and the CV weights (as its defaults)")
