@@ -70,8 +70,17 @@ def hub_cache() -> Path:
 
 
 def is_path(name: str) -> bool:
-    """An ``hf:``/``st:`` name that means a folder: written as a path, or one that exists."""
-    return name.startswith(("/", ".", "~")) or Path(name).expanduser().exists()
+    """An ``hf:``/``st:`` name that means a folder: written as a path, one that exists, or
+    one that cannot be a hub repo name (the loader then says it found no such folder)."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if name.startswith(("/", ".", "~")) or Path(name).expanduser().exists():
+        return True
+    try:
+        validate_repo_id(name)
+        return False
+    except HFValidationError:
+        return True
 
 
 def needs(spec: ModelSpec) -> Needs | None:
