@@ -17,3 +17,21 @@ def test_evaluation_report_is_a_table_with_three_decimals_and_a_confusion_matrix
 
 def test_contributions_never_print_negative_zero():
     assert signed(-0.0001) == "+0.000" and signed(-0.0126) == "-0.013" and signed(0.5) == "+0.500"
+
+
+def test_learned_fusion_is_offered_only_where_a_combiner_was_trained(bundled_index, tmp_path):
+    from PIL import Image
+
+    from mmdemo import service
+    from mmdemo.sessions import PRIVATE
+    from mmdemo.ui.retrieve import fusion_modes
+
+    assert fusion_modes("bundled", "learned") == {"choices": list(service.MODES), "value": "learned", "info": None}
+    for colour in ("red", "blue"):
+        Image.new("RGB", (16, 16), colour).save(tmp_path / f"{colour}.png")
+    service.build_index("ui-no-combiner", str(tmp_path))
+    bare = fusion_modes("ui-no-combiner", "learned")
+    assert "learned" not in bare["choices"] and bare["value"] == "early"
+    assert "`mmdemo train-combiner --index ui-no-combiner`" in bare["info"]
+    assert "learned" not in fusion_modes(PRIVATE, "delta")["choices"] and fusion_modes(PRIVATE, "delta")["value"] == "delta"
+    service.remove_index("ui-no-combiner")

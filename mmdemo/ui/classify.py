@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import gradio as gr
 import pandas as pd
 
@@ -51,11 +53,12 @@ def build(settings: Settings) -> None:
             space = gr.HTML(map_ui.EMPTY, label="Map of the labels", elem_id="classify-map")
     inputs = [image, labels, text, w_image, w_text, templates, model]
 
-    def run(image, labels, text, w_image, w_text, templates, model):
+    @functools.wraps(classify_image)  # its name is the handler's api_name
+    def checked(image, labels, text, w_image, w_text, templates, model):
         return classify_image(image, labels, text, w_image, w_text, templates,
                               settings.policy.model(model, settings.model))  # a picked model is input too
 
-    handler = guarded(run)
+    handler = guarded(checked)
     button.click(handler, inputs, [plot, summary, space], api_visibility="private", **queues.LIGHT)
     for live in (w_image, w_text, image):
         live.change(handler, inputs, [plot, summary, space], trigger_mode="always_last", api_visibility="private",

@@ -149,7 +149,7 @@ def build_own(settings: Settings, model) -> None:
             sweep = gr.Plot(label="Recall@10 against the text weight (★ the 5-fold CV choice)", visible=False,
                             elem_id="eval-own-sweep")
 
-    def run(what, uploads, model, request: gr.Request, progress=gr.Progress()):
+    def evaluate_upload(what, uploads, model, request: gr.Request, progress=gr.Progress()):
         paths = [Path(p) for p in map(file_path, uploads or []) if p]
         try:
             result = evaluate_own(settings, what, model, paths, session_of(request),
@@ -158,7 +158,7 @@ def build_own(settings: Settings, model) -> None:
             access.discard([str(p) for p in paths])  # the session holds its own copy
         return (*own_outputs(what, result), None)
 
-    button.click(guarded(run), [what, files, model], [summary, recall, heat, table, sweep, files],
+    button.click(guarded(evaluate_upload), [what, files, model], [summary, recall, heat, table, sweep, files],
                  api_visibility="private", **queues.HEAVY)
 
 

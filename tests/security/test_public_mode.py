@@ -92,7 +92,7 @@ def test_shared_indexes_cannot_be_written_without_the_token(public_server, uncha
 def test_models_outside_the_allow_list_are_refused(public_server, unchanged):
     for api, args in (("embed", [None, "x", "open_clip:RN50"]), ("embed", [None, "x", "hf:openai/clip-vit-large"]),
                       ("classify", [None, "a,b", "x", 1.0, 0.5, "st:clip-ViT-L-14"]),
-                      ("evaluate", ["zeroshot", "open_clip:ViT-bigG-14/laion2b"])):
+                      ("evaluate", ["zeroshot", "open_clip:ViT-bigG-14/laion2b", None])):
         kind, msg = public_server.call(api, args)
         assert kind == "error" and "not offered on this server" in str(msg), msg
 
