@@ -176,7 +176,7 @@ def test_evaluate_tab_evaluates_an_uploaded_zip_and_a_triplets_set(page, tmp_pat
     page.get_by_role("tab", name="Evaluate").click()
     upload = page.locator("#eval-upload input[type=file]")
     upload.set_input_files(str(own_data.classify_zip(tmp_path / "shapes.zip")))
-    page.locator("#eval-upload", has_text="shapes.zip").wait_for(timeout=20_000)
+    page.locator("#eval-upload", has_text="shapes.zip").wait_for(timeout=60_000)
     page.locator("#eval-own").click()
     page.locator("#eval-confusion img").wait_for(timeout=60_000)  # the heat map
     summary = page.locator("#eval-own-summary")
@@ -186,7 +186,7 @@ def test_evaluate_tab_evaluates_an_uploaded_zip_and_a_triplets_set(page, tmp_pat
 
     page.locator("#eval-kind label", has_text="composed").click()
     upload.set_input_files(str(own_data.triplets_zip(tmp_path / "triplets.zip")))
-    page.locator("#eval-upload", has_text="triplets.zip").wait_for(timeout=20_000)
+    page.locator("#eval-upload", has_text="triplets.zip").wait_for(timeout=60_000)
     page.locator("#eval-own").click()
     page.locator("#eval-own-sweep img").wait_for(timeout=60_000)  # the sweep, CV choice starred
     assert "5-fold CV choice" in summary.inner_text() and "row 14" in summary.inner_text()
