@@ -72,9 +72,11 @@ def is_loopback(host: str | None) -> bool:
         return False
 
 
-def policy_from_env(model: str, host: str | None = None, env: dict | None = None) -> Policy:
+def policy_from_env(model: str, host: str | None = None, env: dict | None = None,
+                    also: tuple[str, ...] = ()) -> Policy:
     """Public when SPACE_ID is set, when bound off loopback, or with MMDEMO_MODE=public;
-    an explicit MMDEMO_MODE=admin wins (with a warning when the server is exposed)."""
+    an explicit MMDEMO_MODE=admin wins (with a warning when the server is exposed). The
+    models offered: ``model``, then ``also``, then MMDEMO_MODELS."""
     env = os.environ if env is None else env
     host = host or env.get("GRADIO_SERVER_NAME")
     exposed = bool(env.get("SPACE_ID")) or not is_loopback(host)
@@ -85,7 +87,7 @@ def policy_from_env(model: str, host: str | None = None, env: dict | None = None
     if mode == ADMIN and exposed:
         log.warning("admin mode on an exposed server: every visitor can write indexes and read folders")
     listed = [s for s in (env.get("MMDEMO_MODELS") or "").split(",") if s.strip()]
-    models = tuple(dict.fromkeys(encoders.parse_spec(s).text for s in [model, *listed]))
+    models = tuple(dict.fromkeys(encoders.parse_spec(s).text for s in [model, *also, *listed]))
     roots = env.get("MMDEMO_FOLDER_ROOTS")
     if roots:
         folder_roots = tuple(Path(p).expanduser().resolve() for p in roots.split(os.pathsep) if p)
@@ -95,6 +97,33 @@ def policy_from_env(model: str, host: str | None = None, env: dict | None = None
     if token and len(token) < 16:
         raise UserError("MMDEMO_ADMIN_TOKEN must be at least 16 characters long")
     return Policy(mode, models, token, folder_roots)
+
+
+# --- which model a server serves ----------------------------------------------------------------
+SPACE_MODEL = "open_clip:ViT-B-32/laion2b_s34b_b79k"  # README's preload_from_hub fetches its weights
+SPACE_FALLBACK = ("This Space serves the small built-in model, which knows only shapes, colours and "
+                  f"garments: the weights of `{SPACE_MODEL}` are not in its cache (README's "
+                  "`preload_from_hub` puts them there; or set `MMDEMO_MODEL`).")
+
+
+def served_models(model: str | None = None, env: dict | None = None) -> tuple[str, tuple[str, ...], str]:
+    """(the model to serve, further models to offer, a note for the page header).
+
+    The model asked for (argument, then MMDEMO_MODEL) wins. A Space without one serves
+    SPACE_MODEL when its weights are in the hub cache, with the built-in model as a second
+    choice, and else the built-in model with a note saying why; anywhere else, the built-in."""
+    from mmdemo.encoders import cache
+
+    env = os.environ if env is None else env
+    asked = model or env.get("MMDEMO_MODEL")
+    if asked:
+        return asked, (), ""
+    if not env.get("SPACE_ID"):
+        return "builtin", (), ""
+    if cache.locate(SPACE_MODEL).path is not None:
+        return SPACE_MODEL, ("builtin",), ""
+    log.warning("the weights of %s are not in the hub cache: serving the built-in model", SPACE_MODEL)
+    return "builtin", (), SPACE_FALLBACK
 
 
 # --- files -------------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 Each label is embedded through prompt templates and averaged (CLIP's prompt ensembling); the
 query (an image, or an image fused with a text hint) scores each label by cosine similarity
-times the model's logit scale, and a softmax turns that into probabilities.
+times the model's logit scale, and a softmax turns that into probabilities. Templates suit
+the model family: the built-in model's are the short captions it was trained on; a real CLIP
+gets photo prompts from the ensemble OpenAI published with CLIP.
 """
 
 from __future__ import annotations
@@ -12,9 +14,24 @@ from typing import Sequence
 import numpy as np
 
 from mmdemo import limits
+from mmdemo.encoders.base import parse_spec
 from mmdemo.errors import UserError
 
-DEFAULT_TEMPLATES: tuple[str, ...] = ("{}", "a {}", "a photo of a {}")
+DEFAULT_TEMPLATES: tuple[str, ...] = ("{}", "a {}", "a photo of a {}")  # the built-in model's
+# Five of the 80 ImageNet prompts of OpenAI's CLIP (github.com/openai/CLIP, notebooks/
+# Prompt_Engineering_for_ImageNet.ipynb), chosen to read well for any label.
+CLIP_TEMPLATES: tuple[str, ...] = ("a photo of a {}.", "a blurry photo of a {}.", "a photo of the large {}.",
+                                   "a photo of the small {}.", "a close-up photo of the {}.")
+
+
+def templates_for(model: str) -> tuple[str, ...]:
+    """The prompt templates of a model's family (see ``ModelSpec.family``)."""
+    return DEFAULT_TEMPLATES if parse_spec(model).family == "builtin" else CLIP_TEMPLATES
+
+
+def choose_templates(given: Sequence[str] | None, model: str) -> tuple[str, ...]:
+    """The caller's templates (checked), else the model family's."""
+    return tuple(limits.templates(given or ())) or templates_for(model)
 
 
 def parse_labels(labels: str | Sequence[str]) -> list[str]:

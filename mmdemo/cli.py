@@ -115,15 +115,21 @@ def _print_paths(out: dict) -> None:
 
 def cmd_eval(a) -> None:
     from mmdemo import encoders, evaluate
+    from mmdemo.evaluate import figures
+    from mmdemo.progress import Bar
 
-    result = evaluate.run(a.what, encoders.load(a.model), a.data, a.cv, learned=not a.no_learned)
-    if a.what == "composed" and not a.data:
+    bar = Bar(f"encoding {a.data}", "img") if a.data else None
+    result = evaluate.run(a.what, encoders.load(a.model), a.data, a.cv, learned=not a.no_learned, progress=bar)
+    if bar:
+        bar.close()
+    if a.what == "composed" and not a.data and a.save:
         from mmdemo.evaluate import composed
 
-        if a.save:
-            result["saved"] = composed.save_to_index(result, a.save)
-        if a.plot:
-            composed.plot_sweep(result, a.plot)
+        result["saved"] = composed.save_to_index(result, a.save)
+    if a.plot and a.what == "classify":
+        figures.save(figures.confusion(result["labels"], result["confusion"]), a.plot)
+    elif a.plot and a.what == "composed":
+        figures.save(figures.sweep(result, ["data"] if a.data else ["shapes", "fashion"]), a.plot)
     out = evaluate.public(result, sweep=a.sweep)
     if a.json:
         _json(out)
@@ -176,6 +182,25 @@ def cmd_train_combiner(a) -> None:
         print(f"shipped as the built-in model's combiner: {learned.ship(a.index)}")
 
 
+def cmd_models(a) -> None:
+    from mmdemo.encoders import cache
+
+    found = cache.available(a.spec)
+    if a.json:
+        _json({"hub_cache": str(cache.hub_cache()), "models": [w.as_dict() for w in found]})
+        return
+    width = max(len(w.spec) for w in found)
+    print(f"{'model':{width}}  {'size':>9}  offline  from")
+    for w in found:
+        size = f"{w.size / 2**20:,.1f} MB" if w.path else "-"
+        where = {"builtin": "shipped with mmdemo", "random": "random weights (no tag or file)"}.get(w.source)
+        if where is None:
+            where = (f"{w.repo} (hub cache)" if w.repo else str(w.path)) if w.path else \
+                f"not here: {w.fetch}" if w.fetch else "not found"
+        print(f"{w.spec:{width}}  {size:>9}  {'yes' if w.loads_offline else 'no':7}  {where}")
+    print(f"hub cache: {cache.hub_cache()}")
+
+
 def cmd_serve(a) -> None:
     from mmdemo.ui.app import launch
 
@@ -192,6 +217,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--model", default=None, help="model spec (default: $MMDEMO_MODEL or builtin)")
     s.add_argument("--index", default=None)
     s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("models", help="the models this machine can load now (built-in, hub cache, "
+                       "given specs), their size, and whether they load offline")
+    s.add_argument("spec", nargs="*", help="further specs to check, e.g. hf:/path/dir or "
+                   "open_clip:ViT-B-32/laion2b_s34b_b79k")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_models)
 
     s = sub.add_parser("build-index", help="encode a gallery into a saved FAISS index")
     s.add_argument("--source", default="bundled", help="'bundled', a folder, or a text file listing image paths (one a line)")
@@ -250,7 +282,8 @@ def parser() -> argparse.ArgumentParser:
                    "composed: a folder of images with triplets.csv (reference,modifier,target)")
     s.add_argument("--cv", type=int, default=0, metavar="K", help="composed: K-fold CV of mode and weights")
     s.add_argument("--sweep", action="store_true", help="composed: include every weight of the sweep")
-    s.add_argument("--plot", metavar="PNG", help="composed: plot R@10 against the text weight")
+    s.add_argument("--plot", metavar="PNG", help="classify: the confusion matrix as a heat map; composed: "
+                   "R@10 against the text weight, the CV choice starred")
     s.add_argument("--save", metavar="INDEX", help="composed: keep the learned combiner and the CV "
                    "choice (as defaults) with this index")
     s.add_argument("--no-learned", action="store_true", help="composed: skip training the combiner")

@@ -110,8 +110,9 @@ def load(folder: Path, fingerprint: str) -> Combiner:
 
     if not (folder / FILE).is_file():
         raise UserError(f"no learned combiner for index {folder.name!r}: run "
-                        f"`{TRAIN_COMMAND.format(name=folder.name)}` (about 20 s), or Save to index "
-                        "after a composed run in the Evaluate tab")
+                        f"`{TRAIN_COMMAND.format(name=folder.name)}` (about 20 s for the built-in model, "
+                        "minutes for a real CLIP on a CPU), or Save to index after a composed run in the "
+                        "Evaluate tab")
     cfg = CombinerConfig(**json.loads((folder / CARD).read_text())["config"])
     if cfg.model_fingerprint != fingerprint:
         raise UserError(f"the combiner of index {folder.name!r} was trained on another model's "

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from mmdemo import caches, encoders, fusion, limits, paths, service, spacemap
+from mmdemo import caches, encoders, fusion, paths, service, spacemap
 from mmdemo import classify as cls
 from mmdemo import gap as gap_mod
 from mmdemo.gap import Gap
@@ -152,7 +152,7 @@ def classification_map(image: Any = None, labels: str | Sequence[str] = "", text
     query placed on it, and the top label marked."""
     encoder = encoders.load(model or service.DEFAULT_MODEL)
     names = cls.parse_labels(labels)
-    temps = tuple(limits.templates(templates or ())) or cls.DEFAULT_TEMPLATES
+    temps = cls.choose_templates(templates, encoder.spec)
 
     def make():
         emb = cls.label_embeddings(encoder, names, temps)

@@ -269,7 +269,7 @@ def classify(image: Any = None, labels: str | Sequence[str] = "", text: str | No
     """Zero-shot labels for an image, optionally fused with a text hint (early fusion)."""
     encoder = encoders.load(model or DEFAULT_MODEL)
     names = cls.parse_labels(labels)
-    temps = tuple(limits.templates(templates or ())) or cls.DEFAULT_TEMPLATES
+    temps = cls.choose_templates(templates, encoder.spec)
     label_emb = _LABELS.get_or_make((encoder.fingerprint, tuple(names), temps),
                                     lambda: cls.label_embeddings(encoder, names, temps))
     built = build_parts(encoder, image, text)
@@ -307,7 +307,8 @@ def build_index(name: str | None = None, source: str | Sequence[Path] = "bundled
     elif engine != "local":
         raise UserError(f"unknown build engine {engine!r}: choose local or ray")
     if isinstance(source, str):
-        return _build(name, encoder, gallery.entries_for(source), factory, append, progress, run, plan)
+        entries = gallery.entries_for(source, real_photos=encoders.parse_spec(encoder.spec).family == "clip")
+        return _build(name, encoder, entries, factory, append, progress, run, plan)
     got = uploads.collect([Path(f) for f in source], max_files, max_bytes)
     with uploads.staged(got.uploads) as entries:
         report = _build(name, encoder, entries, factory, append, progress, run, plan)

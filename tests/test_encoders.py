@@ -70,13 +70,16 @@ def test_unloadable_specs_give_one_clear_error(spec, message):
         encoders.load(spec)
 
 
-def test_hub_names_fail_fast_when_offline(monkeypatch):
-    from mmdemo.encoders import registry
+def test_hub_names_missing_from_the_cache_fail_fast_when_the_hub_is_unreachable(monkeypatch, tmp_path):
+    from huggingface_hub import constants
 
-    monkeypatch.setattr(registry, "hub_reachable", lambda: False)
-    for spec in ("hf:openai/clip-vit-base-patch32", "open_clip:ViT-B-32/laion2b_s34b_b79k",
-                 "st:clip-ViT-B-32"):
-        with pytest.raises(UserError, match="cannot reach the model hub.*local path"):
+    from mmdemo.encoders import cache
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # not told: a quick connection test tells
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setattr(cache, "_reachable", lambda host: False)
+    for spec in ("hf:openai/clip-vit-large-patch14", "open_clip:ViT-B-16/laion2b_s34b_b88k", "st:clip-ViT-L-14"):
+        with pytest.raises(UserError, match="cannot reach the hub; run `hf download .*` where"):
             encoders.load(spec)
 
 

@@ -76,3 +76,65 @@ def st_clip_dir(directory: Path, seed: int) -> Path:
     hf_dir = hf_clip_dir(directory.with_name(directory.name + "-hf"), seed)
     SentenceTransformer(modules=[Transformer(str(hf_dir))]).save(str(directory))
     return directory
+
+
+# --- the hub cache, as `hf download` leaves it ---------------------------------------------
+OPEN_CLIP_REPO = "laion/CLIP-ViT-B-32-laion2B-s34B-b79K"
+HF_REPO = "openai/clip-vit-base-patch32"
+ST_REPO = "sentence-transformers/clip-ViT-B-32"
+
+
+def shrunk_vit_b_32_dir(directory: Path) -> Path:
+    """A folder holding ``ViT-B-32.json`` with the tiny config: given to
+    ``open_clip.add_model_config`` it replaces the real ViT-B-32, so the real name and tag
+    (``open_clip:ViT-B-32/laion2b_s34b_b79k``) load a model that is fast to build and run."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "ViT-B-32.json").write_text(json.dumps(TINY_OPEN_CLIP))
+    return directory
+
+
+def write_hub_repo(hub: Path, repo: str, files: dict[str, Path], revision: str) -> Path:
+    """``hub/models--ORG--NAME``: each file's bytes as a blob named by its sha256, the snapshot
+    ``snapshots/REVISION/<name>`` a relative symlink to it, and ``refs/main`` naming REVISION."""
+    import hashlib
+    import os
+
+    root = hub / ("models--" + repo.replace("/", "--"))
+    snapshot = root / "snapshots" / revision
+    (root / "blobs").mkdir(parents=True, exist_ok=True)
+    for name, source in files.items():
+        data = source.read_bytes()
+        blob = root / "blobs" / hashlib.sha256(data).hexdigest()
+        blob.write_bytes(data)
+        link = snapshot / name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(os.path.relpath(blob, link.parent))
+    (root / "refs").mkdir(exist_ok=True)
+    (root / "refs" / "main").write_text(revision)
+    return snapshot
+
+
+def tree(directory: Path) -> dict[str, Path]:
+    """Every file under ``directory`` by its relative name."""
+    return {p.relative_to(directory).as_posix(): p for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def hub_cache(root: Path) -> Path:
+    """``root/hub`` holding a tiny random model of each backend under the real repo name of
+    the model a user would type (see OPEN_CLIP_REPO, HF_REPO, ST_REPO); returns ``root`` (an
+    HF_HOME)."""
+    from safetensors.torch import save_file
+
+    import open_clip
+
+    hub, work = root / "hub", root / "sources"
+    work.mkdir(parents=True, exist_ok=True)
+    open_clip_weights(work, 0)  # registers the tiny arch (same parameters as the shrunk ViT-B-32)
+    torch.manual_seed(0)
+    model = open_clip.create_model(TINY_ARCH, pretrained=None)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, work / "open_clip_model.safetensors")
+    write_hub_repo(hub, OPEN_CLIP_REPO, {"open_clip_model.safetensors": work / "open_clip_model.safetensors"},
+                   "1" * 40)
+    write_hub_repo(hub, HF_REPO, tree(hf_clip_dir(work / "hf", 0)), "2" * 40)
+    write_hub_repo(hub, ST_REPO, tree(st_clip_dir(work / "st", 0)), "3" * 40)
+    return root

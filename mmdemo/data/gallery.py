@@ -2,7 +2,8 @@
 
 The bundled gallery is generated, not stored: shapes from GALLERY_SEED plus the first rows of
 the shipped Fashion-MNIST test sample, rendered once into the cache folder as PNG files (so the
-UI can show them and the index can hash them like any other file).
+UI can show them and the index can hash them like any other file). A real model's gallery
+also has a few real photos (``photos``), after those rows, so the built-in model's is unchanged.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from mmdemo import paths
-from mmdemo.data import fashion, shapes, thumbs
+from mmdemo.data import fashion, photos, shapes, thumbs
 from mmdemo.data.images import EXTENSIONS, open_image
 from mmdemo.data.vocab import GALLERY_SEED
 from mmdemo.errors import UserError
@@ -38,8 +39,9 @@ def bundled_dir() -> Path:
     return paths.cache_dir() / "bundled"
 
 
-def bundled_entries() -> list[Entry]:
-    """The demo gallery (written to the cache on first use; same seed, same images)."""
+def bundled_entries(real_photos: bool = False) -> list[Entry]:
+    """The demo gallery (written to the cache on first use; same seed, same images), with the
+    real photos after it when asked (for real models)."""
     folder = bundled_dir()
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(GALLERY_SEED)
@@ -57,13 +59,17 @@ def bundled_entries() -> list[Entry]:
         _write_once(folder / name, lambda: fashion.render(spec, pixels[i], DISPLAY_SIZE))
         entries.append(Entry(folder / name, f"bundled/{name}", f"a {spec.color} {spec.garment}",
                              f"{spec.color} {spec.garment}", "bundled"))
+    for photo in photos.PHOTOS if real_photos else ():
+        name = f"photo-{photo.name}.jpg"
+        _write_once(folder / name, lambda: photos.load(photo), quality=90)
+        entries.append(Entry(folder / name, f"bundled/{name}", photo.caption, photo.label, "bundled"))
     return entries
 
 
-def _write_once(path: Path, render) -> None:
+def _write_once(path: Path, render, **options) -> None:
     if not path.exists():
-        tmp = path.with_suffix(".tmp.png")
-        render().save(tmp)
+        tmp = path.with_suffix(".tmp" + path.suffix)
+        render().save(tmp, **options)
         os.replace(tmp, path)
 
 
@@ -102,10 +108,11 @@ def file_entries(files: list[str | Path], source: str = "file") -> list[Entry]:
     return [Entry(Path(f), str(Path(f).resolve()), source=source) for f in files]
 
 
-def entries_for(source: str) -> list[Entry]:
-    """``bundled``, a folder path, or a file listing image paths one a line (the CLI's file list)."""
+def entries_for(source: str, real_photos: bool = False) -> list[Entry]:
+    """``bundled`` (with the real photos if asked), a folder path, or a file listing image
+    paths one a line (the CLI's file list)."""
     if source == BUNDLED_INDEX:
-        return bundled_entries()
+        return bundled_entries(real_photos)
     listing = Path(source).expanduser()
     if listing.is_file():
         return file_entries([line.strip() for line in listing.read_text().splitlines() if line.strip()])

@@ -21,6 +21,7 @@ from PIL import Image
 from mmdemo.errors import UserError
 
 BACKENDS = ("builtin", "open_clip", "hf", "st")
+BUILTIN_ARCH = "mmdemo-builtin"  # the built-in model's open_clip architecture
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,13 @@ class ModelSpec:
             return "builtin"
         suffix = f"/{self.tag}" if self.tag else f"@{self.path}" if self.path else ""
         return f"{self.backend}:{self.name}{suffix}"
+
+    @property
+    def family(self) -> str:
+        """``builtin`` (the project's own model, however named) or ``clip`` (every real CLIP):
+        what prompt templates and the bundled gallery's real photos are chosen by."""
+        builtin = self.backend == "builtin" or (self.backend == "open_clip" and self.name == BUILTIN_ARCH)
+        return "builtin" if builtin else "clip"
 
 
 def parse_spec(spec: str) -> ModelSpec:

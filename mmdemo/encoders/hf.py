@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -42,9 +43,10 @@ class HFClipEncoder(Encoder):
                                                        attention_mask=tok["attention_mask"]))
 
 
-def load(spec: ModelSpec) -> Encoder:
+def load(spec: ModelSpec, cached: Path | None = None) -> Encoder:
+    """``cached``: the repo's snapshot is in the hub cache, so no file is asked of the hub."""
     from transformers import CLIPModel, CLIPProcessor
 
-    model = CLIPModel.from_pretrained(spec.name)
-    processor = CLIPProcessor.from_pretrained(spec.name)
+    model = CLIPModel.from_pretrained(spec.name, local_files_only=cached is not None)
+    processor = CLIPProcessor.from_pretrained(spec.name, local_files_only=cached is not None)
     return HFClipEncoder(spec.text, model, processor)

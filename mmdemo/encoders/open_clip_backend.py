@@ -12,11 +12,10 @@ from typing import Any
 
 import torch
 
-from mmdemo.encoders.base import Encoder, ModelSpec
+from mmdemo.encoders.base import BUILTIN_ARCH, Encoder, ModelSpec
 from mmdemo.errors import UserError
 
 BUILTIN_DIR = Path(__file__).with_name("builtin")
-BUILTIN_ARCH = "mmdemo-builtin"
 BUILTIN_WEIGHTS = BUILTIN_DIR / "mmdemo-builtin.safetensors"
 log = logging.getLogger(__name__)
 
@@ -41,7 +40,7 @@ def register_builtin() -> None:
         open_clip.add_model_config(BUILTIN_DIR / f"{BUILTIN_ARCH}.json")
 
 
-def create(arch: str, pretrained: str | None) -> tuple[torch.nn.Module, Any, Any]:
+def create(arch: str, pretrained: str | None, **image_cfg: Any) -> tuple[torch.nn.Module, Any, Any]:
     """(model, preprocess, tokenizer) through open_clip's public factory."""
     import open_clip
 
@@ -49,21 +48,37 @@ def create(arch: str, pretrained: str | None) -> tuple[torch.nn.Module, Any, Any
     if arch not in open_clip.list_models() and not arch.startswith(("hf-hub:", "local-dir:")):
         raise UserError(f"unknown open_clip architecture {arch!r}; known ones include "
                         f"{', '.join(open_clip.list_models()[:6])}, … (open_clip.list_models())")
-    model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=pretrained)
+    model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=pretrained, **image_cfg)
     return model, preprocess, open_clip.get_tokenizer(arch)
 
 
-def load(spec: ModelSpec) -> Encoder:
+def tag_preprocessing(arch: str, tag: str) -> dict[str, Any]:
+    """The image preprocessing a pretrained tag sets (open_clip applies it when it downloads
+    the tag; a cached file loaded by path gets it from here)."""
+    import open_clip
+
+    cfg = open_clip.get_pretrained_cfg(arch, tag) or {}
+    return {"image_mean": cfg.get("mean"), "image_std": cfg.get("std"),
+            "image_interpolation": cfg.get("interpolation"), "image_resize_mode": cfg.get("resize_mode")}
+
+
+def load(spec: ModelSpec, cached: Path | None = None) -> Encoder:
+    """``cached``: the tag's weights file, or an ``hf-hub:`` repo's snapshot, from the hub cache."""
     if spec.path is not None and not Path(spec.path).is_file():
         raise UserError(f"cannot load model {spec.text!r}: weights file {spec.path!r} not found")
     if spec.tag is None and spec.path is None and not spec.name.startswith(("hf-hub:", "local-dir:")):
         log.warning("%s has no weights tag or file: using RANDOM weights (fine for speed tests)",
                     spec.text)
-    model, preprocess, tokenizer = create(spec.name, spec.tag or spec.path)
+    if cached is not None and spec.tag:
+        model, preprocess, tokenizer = create(spec.name, str(cached), **tag_preprocessing(spec.name, spec.tag))
+    elif cached is not None:  # open_clip's own offline form of a hub repo
+        model, preprocess, tokenizer = create(f"local-dir:{cached}", None)
+    else:
+        model, preprocess, tokenizer = create(spec.name, spec.tag or spec.path)
     return OpenClipEncoder(spec.text, model, preprocess, tokenizer)
 
 
-def load_builtin(spec: ModelSpec) -> Encoder:
+def load_builtin(spec: ModelSpec, cached: Path | None = None) -> Encoder:
     if not BUILTIN_WEIGHTS.is_file():
         raise UserError(f"built-in weights {BUILTIN_WEIGHTS} missing: run "
                         "`python -m mmdemo train-builtin` to make them")

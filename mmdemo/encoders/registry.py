@@ -1,18 +1,18 @@
 """Which backend loads a spec, and the one process-wide model cache.
 
-The registry imports every backend; the backends import only ``base``, so the encoder
-package has no import circle.
+The registry imports every backend and ``cache`` (where a hub name's files are); the backends
+import only ``base``, so the encoder package has no import circle. A backend's ``load(spec,
+cached)`` gets the cached weights file or snapshot of a hub name, and then loads without
+asking the hub.
 """
 
 from __future__ import annotations
 
-import functools
-import socket
 import threading
 from pathlib import Path
 
 from mmdemo import caches
-from mmdemo.encoders import hf, open_clip_backend, st
+from mmdemo.encoders import cache, hf, open_clip_backend, st
 from mmdemo.encoders.base import Encoder, ModelSpec, parse_spec
 from mmdemo.errors import UserError
 
@@ -36,46 +36,30 @@ def load(spec: str) -> Encoder:
     return _CACHE.get_or_make(parsed.text, make)
 
 
-def needs_hub(spec: ModelSpec) -> bool:
-    """True when loading would download: a pretrained tag, or a repo name that is no local path."""
-    if spec.backend == "open_clip":
-        return spec.tag is not None or spec.name.startswith("hf-hub:")
-    return spec.backend in ("hf", "st") and not Path(spec.name).expanduser().exists()
-
-
-@functools.lru_cache(maxsize=1)
-def hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
-    """One quick connection test, so an offline machine fails in seconds, not after retries."""
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
-
-
 def _load_uncached(spec: ModelSpec) -> Encoder:
     if spec.backend in ("hf", "st") and spec.name.startswith(("/", ".", "~")) \
             and not Path(spec.name).expanduser().exists():
         raise UserError(f"cannot load model {spec.text!r}: directory {spec.name!r} not found")
-    if needs_hub(spec) and not hub_reachable():
-        raise UserError(f"cannot load model {spec.text!r}: it must be downloaded, and this machine "
-                        f"cannot reach the model hub. {_OFFLINE_HINT}")
+    where = cache.locate(spec)  # the cache first: a cached hub model loads with no request
+    cached = where.path if where.source == "hub" else None
+    if where.fetch and cached is None and cache.hub_offline():
+        raise UserError(cache.miss_message(where))
     try:
-        return LOADERS[spec.backend](spec)
+        return LOADERS[spec.backend](spec, cached)
     except UserError:
         raise
     except Exception as exc:  # library internals: turn into one line a user can act on
-        raise UserError(_explain(spec, exc)) from exc
+        raise UserError(_explain(spec, where, exc)) from exc
 
 
-_OFFLINE_HINT = ("Download the weights on a machine with internet and pass a local path: "
-                 "open_clip:ARCH@/path/weights.bin, hf:/path/dir or st:/path/dir.")
-
-
-def _explain(spec: ModelSpec, exc: Exception) -> str:
+def _explain(spec: ModelSpec, where: cache.Where, exc: Exception) -> str:
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     offline = any(w in str(exc).lower() for w in ("connect", "offline", "resolve", "network",
                                                      "huggingface.co", "hub", "internet"))
-    hint = (f"this machine cannot reach the model hub. {_OFFLINE_HINT}" if offline else "check the spec: builtin, open_clip:ARCH[/TAG|@PATH], hf:REPO_OR_DIR "
-            "or st:NAME_OR_DIR")
+    if offline and where.fetch:
+        hint = f"fetch it with `{where.fetch}` where the hub is reachable, or pass a local path"
+    elif offline:
+        hint = "this machine cannot reach the model hub: pass a local path"
+    else:
+        hint = "check the spec: builtin, open_clip:ARCH[/TAG|@PATH], hf:REPO_OR_DIR or st:NAME_OR_DIR"
     return f"cannot load model {spec.text!r}: {reason[:300]}. {hint}"

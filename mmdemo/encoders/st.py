@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -30,10 +31,11 @@ class STClipEncoder(Encoder):
         return self._encode(texts)
 
 
-def load(spec: ModelSpec) -> Encoder:
+def load(spec: ModelSpec, cached: Path | None = None) -> Encoder:
+    """``cached``: the repo's snapshot is in the hub cache, so no file is asked of the hub."""
     from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(spec.name, device=None)
+    model = SentenceTransformer(spec.name, device=None, local_files_only=cached is not None)
     # Hub CLIP configs often leave max_seq_length unset: long texts would overflow the
     # position table instead of being truncated.
     config = getattr(getattr(model[0], "model", None), "config", None)

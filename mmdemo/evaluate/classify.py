@@ -5,10 +5,12 @@ in ``skipped``, never fatal."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
-from mmdemo.classify import DEFAULT_TEMPLATES, label_embeddings
+from mmdemo import limits
+from mmdemo.classify import label_embeddings, templates_for
 from mmdemo.data.gallery import is_image_name
 from mmdemo.data.images import open_images
 from mmdemo.data.vocab import SHAPES
@@ -25,6 +27,7 @@ def image_folder(root: str | Path) -> tuple[list, list[int], list[str], list[dic
     classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if len(classes) < 2:
         raise UserError(f"{root} needs at least two class folders (class_name/image.jpg)")
+    limits.labels(classes)  # folder names become prompts: as bounded as typed labels
     images, labels, skipped = [], [], []
     for i, name in enumerate(classes):
         files = [f for f in sorted((root / name).rglob("*")) if f.is_file() and not f.name.startswith(".")]
@@ -39,14 +42,16 @@ def image_folder(root: str | Path) -> tuple[list, list[int], list[str], list[dic
     return images, labels, classes, skipped
 
 
-def evaluate(encoder, data: str | None = None) -> dict:
-    """Top-1/top-5 accuracy, macro P/R/F1 and the confusion matrix of zero-shot labels."""
+def evaluate(encoder, data: str | None = None, progress: Callable[[int, int], None] | None = None) -> dict:
+    """Top-1/top-5 accuracy, macro P/R/F1, per-class recall and the confusion matrix of
+    zero-shot labels (the model family's prompt templates); ``progress(done, total)`` per batch."""
     if data:
         images, labels, classes, skipped = image_folder(data)
     else:
         images, attrs = shape_set(600, "any")
         classes, skipped = list(SHAPES), []
         labels = [SHAPES.index(a["shape"]) for a in attrs]
-    scores = encoder.encode_images(images) @ label_embeddings(encoder, classes, DEFAULT_TEMPLATES).T
+    embedded = encoder.encode_images(images, progress=(lambda n: progress(n, len(images))) if progress else None)
+    scores = embedded @ label_embeddings(encoder, classes, templates_for(encoder.spec)).T
     return {"model": encoder.spec, "data": data or "generated shapes (held-out seed)", "n": len(labels),
             **metrics.classification(labels, np.asarray(scores), classes), "skipped": skipped}

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -117,7 +118,7 @@ def fashion_task(encoder, n_garments: int = 100, seed: int = EVAL_SEED) -> Task:
     return Task(gallery, attrs, np.array(refs), texts, np.array(targets))
 
 
-def folder_task(encoder, data: str | Path) -> tuple[Task, list[dict]]:
+def folder_task(encoder, data: str | Path, progress: Callable[[int, int], None] | None = None) -> tuple[Task, list[dict]]:
     """Your own composed-retrieval data: every image under ``data`` is the gallery (its folder
     name is its label, for attr@1) and ``data/triplets.csv`` has ``reference,modifier,target``
     rows (paths relative to ``data``). Bad rows and unreadable images are reported, not fatal."""
@@ -144,7 +145,8 @@ def folder_task(encoder, data: str | Path) -> tuple[Task, list[dict]]:
             targets.append(row_of[(root / tgt).resolve()])
     if not refs:
         raise UserError(f"no usable row in {csv_path} ({len(skipped)} skipped)")
-    return Task(encoder.encode_images(images), attrs, np.array(refs), texts, np.array(targets)), skipped
+    embedded = encoder.encode_images(images, progress=(lambda n: progress(n, len(images))) if progress else None)
+    return Task(embedded, attrs, np.array(refs), texts, np.array(targets)), skipped
 
 
 # --- learned fusion -----------------------------------------------------------------------------
@@ -346,28 +348,3 @@ def save_to_index(result: dict, name: str) -> dict:
             manifest.defaults = {**manifest.defaults, **defaults}
             saved["defaults"] = defaults
     return saved
-
-
-def plot_sweep(result: dict, path: str) -> None:
-    """R@10 against the text weight, one line per fusion mode, one panel per dataset (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
-    for ax, dataset in zip(axes, ("shapes", "fashion")):
-        for mode, points in result[dataset]["sweep"].items():
-            ax.plot([p["w_text"] for p in points], [p["R@10"] for p in points], marker="o", label=mode)
-        for name in ("learned", "learned_multitask"):
-            if name in result[dataset]:
-                ax.axhline(result[dataset][name]["R@10"], linestyle="--", color="grey" if "multi" in name else "k",
-                           label=name)
-        ax.set_title(f"{dataset}: composed retrieval")
-        ax.set_xlabel("text weight (image weight = 1 − text weight)")
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("Recall@10")
-    axes[0].legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)

@@ -16,17 +16,22 @@ from sklearn.metrics import (accuracy_score, confusion_matrix, label_ranking_ave
 
 
 def classification(y_true: Sequence[int], scores: np.ndarray, labels: Sequence[str]) -> dict:
-    """Top-1/top-5 accuracy, macro precision/recall/F1 and the confusion matrix."""
+    """Top-1/top-5 accuracy, macro precision/recall/F1, each class's recall (None for a class
+    with no example) and the confusion matrix."""
     y_true = np.asarray(y_true)
     n = len(labels)
     y_pred = np.argmax(scores, axis=1)
     p, r, f1, _ = precision_recall_fscore_support(y_true, y_pred, labels=range(n), average="macro",
                                                   zero_division=0)
+    _, recalls, _, support = precision_recall_fscore_support(y_true, y_pred, labels=range(n), average=None,
+                                                             zero_division=0)
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "top5": float(top_k_accuracy_score(y_true, scores, k=5, labels=range(n))) if n > 5 else None,
         "precision": float(p), "recall": float(r), "f1": float(f1),
         "labels": list(labels),
+        "per_class_recall": {name: float(rc) if support[i] else None
+                             for i, (name, rc) in enumerate(zip(labels, recalls))},
         "confusion": confusion_matrix(y_true, y_pred, labels=range(n)).tolist(),
     }
 

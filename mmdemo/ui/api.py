@@ -11,6 +11,7 @@ except uploads into the caller's private session gallery.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -22,6 +23,7 @@ from mmdemo.ui import queues
 from mmdemo.ui.classify import DEFAULT_LABELS
 from mmdemo.ui.common import Settings, guarded, resolve_index, result_image, session_of
 from mmdemo.ui.evaluate import evaluate as run_evaluation
+from mmdemo.ui.evaluate import evaluate_own
 
 
 def upload(value: Any, what: str = "image") -> str | None:
@@ -150,10 +152,21 @@ def register(settings: Settings) -> None:
         return service.indexes()
 
     @guarded
-    def evaluate(what: str = "zeroshot", model: str | None = None) -> dict[str, Any]:
-        """`zeroshot`, `composed` or `classify`: the same JSON as `python -m mmdemo eval WHAT --json`."""
+    def evaluate(what: str = "zeroshot", model: str | None = None, data: dict | list[dict] | None = None,
+                 request: gr.Request = None) -> dict[str, Any]:
+        """`zeroshot`, `composed` or `classify`: the same JSON as `python -m mmdemo eval WHAT --json`.
+        With `data` (an uploaded zip, or images and a triplets.csv): `classify` (a zip of class folders)
+        or `composed` (images + triplets.csv with reference,modifier,target) on your own data, as
+        `eval WHAT --data DIR --json` (composed with 5-fold CV); kept in your session, at most 200
+        images / 50 MB on a public server."""
         if what not in ("zeroshot", "composed", "classify"):
             raise UserError(f"unknown evaluation {str(what)[:40]!r}: choose zeroshot, composed or classify")
+        if data:
+            paths = [p for p in (upload(f, "data") for f in (data if isinstance(data, list) else [data])) if p]
+            try:
+                return evaluate_own(settings, what, model, [Path(p) for p in paths], session_of(request))
+            finally:
+                access.discard(paths)
         return run_evaluation(what, policy.model(model, settings.model))
 
     @guarded

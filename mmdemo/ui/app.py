@@ -15,7 +15,7 @@ from mmdemo.ui.common import Settings, configure, settings_from_env
 INTRO = """# mmdemo · multimodal fusion, hands on
 Images and texts share one embedding space. Fuse an image with a text (and subtract a
 negative), move the weights, and watch the ranking change: nothing is re-encoded.
-Model: `{model}` · mode: `{mode}` · pick the index on the Retrieve tab."""
+{models} · mode: `{mode}` · pick the index on the Retrieve tab.{note}"""
 CSS = """
 #retrieve-gallery .caption-label { font-size: 11px; white-space: normal; }
 footer { display: none !important; }
@@ -23,15 +23,28 @@ footer { display: none !important; }
 
 
 def prepare(settings: Settings) -> None:
-    """Load the model; make sure its bundled index and that index's learned combiner exist
-    (made at first start, each with a progress bar)."""
+    """Load the model; make sure the bundled index of every offered model (the served one's
+    when it is the index served) and each index's learned combiner exist (made at first start,
+    each with a progress bar; the combiner only where ``learned.ensure_for_index`` trains one)."""
     encoders.load(settings.model)
-    if settings.index == service.default_index_name(settings.model):
-        bars = [Bar(f"building index {settings.index!r}", "img"),
-                Bar(f"training the learned combiner of {settings.index!r}", "step")]
-        service.ensure_index(settings.index, settings.model, bars[0], bars[1])
+    models = [m for m in settings.policy.models
+              if m != settings.model or settings.index == service.default_index_name(m)]
+    for model in models:
+        name = service.default_index_name(model)
+        bars = [Bar(f"building index {name!r}", "img"), Bar(f"training the learned combiner of {name!r}", "step")]
+        service.ensure_index(name, model, bars[0], bars[1])
         for bar in bars:
             bar.close()
+
+
+def header(settings: Settings) -> str:
+    """The page's first lines: the model(s) this server offers, its mode, and any note (a Space
+    that fell back to the built-in model says why)."""
+    models = settings.policy.models
+    shown = (f"Model: `{settings.model}`" if len(models) < 2 else
+             "Models: " + ", ".join(f"`{m}`" + (" (default)" if m == settings.model else "") for m in models))
+    note = f"\n\n**Note:** {settings.note}" if settings.note else ""
+    return INTRO.format(models=shown, mode=settings.policy.mode, note=note)
 
 
 def build_app(settings: Settings) -> gr.Blocks:
@@ -40,7 +53,7 @@ def build_app(settings: Settings) -> gr.Blocks:
     configure(settings)
     # Files gradio made for answers (gallery copies, private thumbnails) older than a day go.
     with gr.Blocks(title="mmdemo: multimodal fusion", delete_cache=(3600, 86400)) as demo:
-        gr.Markdown(INTRO.format(model=settings.model, mode=settings.policy.mode))
+        gr.Markdown(header(settings), elem_id="header")
         with gr.Tabs():
             with gr.Tab("Retrieve", id="retrieve"):
                 shared = retrieve.build(settings, names)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import secrets
 import urllib.parse
 from dataclasses import dataclass, field
@@ -17,13 +16,6 @@ from mmdemo.index import list_indexes
 from mmdemo.ui import queues
 
 log = logging.getLogger("mmdemo.ui")
-MODEL_CHOICES = [
-    "builtin",
-    "open_clip:ViT-B-32/laion2b_s34b_b79k",
-    "open_clip:ViT-B-16/laion2b_s34b_b88k",
-    "hf:openai/clip-vit-base-patch32",
-    "st:clip-ViT-B-32",
-]
 
 
 @dataclass
@@ -34,6 +26,7 @@ class Settings:
     galleries: sessions.Galleries = field(
         default_factory=lambda: sessions.Galleries(sessions.default_root()))
     max_upload_files: int = 500  # a shared-index build from uploads (admins)
+    note: str = ""  # shown in the page header (e.g. why a Space serves the built-in model)
 
     @property
     def public(self) -> bool:
@@ -41,11 +34,30 @@ class Settings:
 
 
 def settings_from_env(model: str | None = None, index: str | None = None, host: str | None = None) -> Settings:
+    """The served model (see ``access.served_models``), its bundled index, and the policy."""
     from mmdemo import service
 
-    model = model or os.environ.get("MMDEMO_MODEL") or "builtin"
-    policy = access.policy_from_env(model, host)
-    return Settings(policy.models[0], index or service.default_index_name(model), policy)
+    model, also, note = access.served_models(model)
+    policy = access.policy_from_env(model, host, also=also)
+    return Settings(policy.models[0], index or service.default_index_name(model), policy, note=note)
+
+
+def model_choices(settings: Settings) -> list[str]:
+    """Models a visitor may pick: the offered ones; for an admin also whatever loads here now
+    (the built-in model and complete hub-cache models), so no choice fails for want of weights."""
+    if settings.public:
+        return list(settings.policy.models)
+    from mmdemo.encoders import cache
+
+    return list(dict.fromkeys([*settings.policy.models, *(w.spec for w in cache.available() if w.loads_offline)]))
+
+
+def model_picker(settings: Settings, elem_id: str):
+    """A model dropdown when there is a choice, else the served model as state."""
+    choices = model_choices(settings)
+    if len(choices) < 2:
+        return gr.State(settings.model)
+    return gr.Dropdown(choices, value=settings.model, label="Model", elem_id=elem_id)
 
 
 def guarded(fn):
@@ -111,7 +123,7 @@ def resolve_index(settings: Settings, name: str | None, request: gr.Request | No
     name = (name or "").strip() or settings.index
     if name == sessions.PRIVATE:
         g = settings.galleries.get(session_of(request))
-        if g is not None:
+        if g is not None and g.index is not None:
             return g.index, g.folder
         if not any(m.name == name for m in list_indexes()):
             raise UserError("you have no private gallery yet: upload images in the Index tab "

@@ -13,7 +13,7 @@ import pandas as pd
 from mmdemo import access, service, sessions
 from mmdemo.errors import UserError
 from mmdemo.ui import queues
-from mmdemo.ui.common import MODEL_CHOICES, Settings, file_path, session_of, soft
+from mmdemo.ui.common import Settings, file_path, model_choices, session_of, soft
 
 PRIVATE_UPLOAD, BUNDLED, FOLDER, SHARED_UPLOAD = ("upload to my private gallery", "bundled gallery",
                                                  "server folder", "upload to a shared index")
@@ -27,7 +27,8 @@ def table() -> pd.DataFrame:
 
 def index_names(settings: Settings, request: gr.Request | None) -> list[str]:
     names = [m["name"] for m in service.indexes()]
-    if settings.galleries.get(session_of(request)) is not None and sessions.PRIVATE not in names:
+    space = settings.galleries.get(session_of(request))
+    if space is not None and space.index is not None and sessions.PRIVATE not in names:
         names.append(sessions.PRIVATE)
     return names
 
@@ -41,7 +42,7 @@ def build(settings: Settings, retrieve_index: gr.Dropdown) -> None:
                 gr.Markdown("Public server: your uploads go to **your private gallery** (`my-uploads`; at most "
                             f"{settings.galleries.limits.images} images, kept while you use it). Shared "
                             "indexes change only with the operator's admin token.")
-            model = gr.Dropdown(list(policy.models) if settings.public else MODEL_CHOICES, value=settings.model,
+            model = gr.Dropdown(model_choices(settings), value=settings.model,
                                 allow_custom_value=not settings.public,
                                 label="Model spec (builtin, open_clip:ARCH[/TAG|@PATH], hf:…, st:…)")
             source = gr.Radio(sources, value=PRIVATE_UPLOAD if settings.public else BUNDLED, label="Source")

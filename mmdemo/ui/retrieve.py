@@ -120,6 +120,19 @@ def defaults_for(index: str) -> dict:
         return {}
 
 
+def fusion_modes(index: str, value: str) -> dict:
+    """The fusion choices for an index: ``learned`` only where a combiner was trained for it;
+    else the radio says why and which command trains one, instead of an error after a click."""
+    from mmdemo.evaluate import learned
+    from mmdemo.sessions import PRIVATE
+
+    ready = learned.ready(index) and index != PRIVATE
+    modes = [m for m in service.MODES if ready or m != "learned"]
+    info = None if ready else ("learned fusion needs a shared index with a trained combiner" if index == PRIVATE
+                               else learned.unavailable(index))
+    return {"choices": modes, "value": value if value in modes else "early", "info": info}
+
+
 def build(settings: Settings, index_choices: list[str]) -> dict:
     """Lay out the tab; return the components other tabs need."""
     start = defaults_for(settings.index)
@@ -143,8 +156,8 @@ def build(settings: Settings, index_choices: list[str]) -> dict:
                 parts = steer.terms_block()
             with gr.Column(elem_id="retrieve-more"):
                 with gr.Row():
-                    fusion = gr.Radio(list(service.MODES), value=start.get("fusion", "early"), label="Fusion",
-                                      elem_id="fusion")
+                    fusion = gr.Radio(label="Fusion", elem_id="fusion",
+                                      **fusion_modes(settings.index, start.get("fusion", "early")))
                     quality = gr.Checkbox(False, label="Quality-aware weights")
                     center = gr.Checkbox(False, label="Center modalities (close the gap)", elem_id="center")
                 with gr.Row():
@@ -214,7 +227,7 @@ def build(settings: Settings, index_choices: list[str]) -> dict:
         acc.expand(toggle(view, True), opened, opened, api_visibility="private").then(run, inputs, outputs, **live)
         acc.collapse(toggle(view, False), opened, opened, api_visibility="private")
     steer.wire(settings, terms, index, space, results, table, run, inputs, outputs)
-    index.change(apply_defaults, index, [w_image, w_text, fusion], api_visibility="private")
+    index.change(apply_defaults, [index, fusion], [w_image, w_text, fusion], api_visibility="private")
     examples = _examples()
     if examples:
         gr.Examples(examples, [preview, image, text, w_image, w_text, fusion], label="Try one",
@@ -223,13 +236,13 @@ def build(settings: Settings, index_choices: list[str]) -> dict:
     return {"index": index}
 
 
-def apply_defaults(name):
-    """The sliders and mode an index stored as its defaults; steering terms belong to the
-    previous index, so the index change drops them (see ``steer.wire``)."""
+def apply_defaults(name, current):
+    """The sliders and mode an index stored as its defaults, and the modes it offers; steering
+    terms belong to the previous index, so the index change drops them (see ``steer.wire``)."""
     d = defaults_for(name)
     return (gr.update(value=d["w_image"]) if "w_image" in d else gr.update(),
             gr.update(value=d["w_text"]) if "w_text" in d else gr.update(),
-            gr.update(value=d["fusion"]) if "fusion" in d else gr.update())
+            gr.update(**fusion_modes(name, d.get("fusion", current))))
 
 
 def _examples() -> list[list]:

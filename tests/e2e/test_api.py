@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
@@ -80,3 +82,31 @@ def test_build_list_embed_and_evaluate(client, isolated_dirs):
     zs = client.predict(what="zeroshot", api_name="/evaluate")
     assert set(zs) == {"model", "color", "shape", "color_shape", "heldout_pairs", "garment",
                        "renderer_heldout", "phrasing_heldout", "hint_gain"}
+
+
+def test_evaluate_takes_your_own_data_and_answers_as_the_cli_does(client, tmp_path, capsys):
+    """An ImageFolder zip and a triplets set through /evaluate's `data`: the keys of
+    `eval … --data DIR --json`, files named as in the upload, bad files and rows listed."""
+    import zipfile
+
+    import own_data
+    from mmdemo.cli import main
+
+    zipped = own_data.classify_zip(tmp_path / "shapes.zip")
+    out = client.predict(what="classify", data=handle_file(str(zipped)), api_name="/evaluate")
+    zipfile.ZipFile(zipped).extractall(tmp_path / "unzipped")
+    assert main(["eval", "classify", "--data", str(tmp_path / "unzipped" / "shapes"), "--json"]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    assert set(out) == set(cli) and out["data"] == "shapes.zip" and out["n"] == cli["n"] == 12
+    assert out["labels"] == cli["labels"] == sorted(own_data.CLASSES)
+    assert out["accuracy"] == cli["accuracy"] and set(out["per_class_recall"]) == set(cli["labels"])
+    assert {s["file"] for s in out["skipped"]} == {"shapes/star/broken.png", "shapes/README.txt"}
+
+    trip = client.predict(what="composed", data=handle_file(str(own_data.triplets_zip(tmp_path / "t.zip"))),
+                          api_name="/evaluate")
+    assert set(trip) == {"model", "data", "skipped"} and trip["data"]["queries"] == 12
+    assert trip["data"]["cv"]["k"] == 5 and {"early", "late", "rrf", "delta", "sweep"} <= set(trip["data"])
+    assert {s.get("row") for s in trip["skipped"]} >= {14, 15}
+    assert not any("/tmp" in json.dumps(x) or "sessions" in json.dumps(x) for x in (out, trip))
+    with pytest.raises(Exception, match="classify or composed"):
+        client.predict(what="zeroshot", data=handle_file(str(zipped)), api_name="/evaluate")

@@ -248,3 +248,41 @@ def test_hover_shows_a_thumbnail_and_a_box_adds_a_region_term(page):
     assert "region of" in page.locator("#retrieve-info").inner_text()
     page.locator("#space-map [data-kind=region]").wait_for(timeout=10_000)
     shot(page, "steer.png")
+
+
+def upload_to(page, elem_id: str, path) -> None:
+    """Choose a file in a gr.File and wait until it shows as uploaded. The file input can be
+    re-created while the component re-renders (an output just cleared it, a tab just mounted):
+    a choice made on the old one is lost, so it is made again."""
+    for _ in range(3):
+        page.locator(f"#{elem_id} input[type=file]").set_input_files(str(path))
+        try:
+            page.locator(f"#{elem_id}", has_text=path.name).wait_for(timeout=20_000)
+            return
+        except playwright.TimeoutError:
+            continue
+    raise AssertionError(f"{path.name} never showed as uploaded in #{elem_id}")
+
+
+def test_evaluate_tab_evaluates_an_uploaded_zip_and_a_triplets_set(page, tmp_path):
+    import own_data
+
+    page.get_by_role("tab", name="Evaluate").click()
+    page.locator("#eval-own").wait_for(timeout=20_000)
+    upload_to(page, "eval-upload", own_data.classify_zip(tmp_path / "shapes.zip"))
+    page.locator("#eval-own").click()
+    page.locator("#eval-confusion img").wait_for(timeout=60_000)  # the heat map
+    summary = page.locator("#eval-own-summary")
+    assert "accuracy" in summary.inner_text() and "shapes/star/broken.png" in summary.inner_text()
+    assert all(name in page.locator("#eval-recall").inner_text() for name in own_data.CLASSES)
+    shot(page, "evaluate-own-classify.png")
+
+    page.locator("#eval-kind label", has_text="composed").click()
+    upload_to(page, "eval-upload", own_data.triplets_zip(tmp_path / "triplets.zip"))
+    page.locator("#eval-own").click()
+    page.locator("#eval-own-sweep img").wait_for(timeout=60_000)  # the sweep, CV choice starred
+    assert "5-fold CV choice" in summary.inner_text() and "row 14" in summary.inner_text()
+    assert page.locator("#eval-confusion").is_hidden()
+    assert "delta" in page.locator("#eval-own-table").inner_text()
+    shot(page, "evaluate-own-composed.png")
+    page.get_by_role("tab", name="Retrieve").click()

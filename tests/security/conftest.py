@@ -30,6 +30,7 @@ def public_server(isolated_dirs, bundled_index, tmp_path_factory):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MMDEMO_", "GRADIO_"))}
     env.update(PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT), HOME=str(home), MMDEMO_MODE="public",
+               GRADIO_ANALYTICS_ENABLED="False",  # gradio's telemetry: nothing leaves the box
                MMDEMO_ADMIN_TOKEN=TOKEN, MMDEMO_INDEX_DIR=str(app / "indexes"),
                MMDEMO_CACHE_DIR=str(app / ".cache"), GRADIO_TEMP_DIR=str(app.parent / "gradio-tmp"))
     log = app.parent / "public-server.log"

@@ -105,7 +105,7 @@ def test_shared_indexes_cannot_be_written_without_the_token(public_server, uncha
 def test_models_outside_the_allow_list_are_refused(public_server, unchanged):
     for api, args in (("embed", [None, "x", "open_clip:RN50"]), ("embed", [None, "x", "hf:openai/clip-vit-large"]),
                       ("classify", [None, "a,b", "x", 1.0, 0.5, "st:clip-ViT-L-14"]),
-                      ("evaluate", ["zeroshot", "open_clip:ViT-bigG-14/laion2b"])):
+                      ("evaluate", ["zeroshot", "open_clip:ViT-bigG-14/laion2b", None])):
         kind, msg = public_server.call(api, args)
         assert kind == "error" and "not offered on this server" in str(msg), msg
 
@@ -243,3 +243,32 @@ def test_own_frames_are_the_package_s_not_a_checkout_folder_named_mmdemo():
     venv = ('  File "/home/me/mmdemo/.venv/lib/python3.11/site-packages/gradio/route_utils.py", line 3, '
             'in call\n')
     assert own_frames(ours) and not own_frames(venv)
+
+
+def test_own_data_evaluation_is_capped_held_privately_and_serves_nothing(public_server, unchanged, tmp_path):
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (0, 200, 0)).save(buf, "PNG")
+    many = tmp_path / "many.zip"
+    with zipfile.ZipFile(many, "w") as z:
+        for i in range(201):
+            z.writestr(f"c{i % 2}/{i}.png", buf.getvalue())
+    kind, msg = public_server.call("evaluate", ["classify", None, public_server.upload(many)])
+    assert kind == "error" and "at most 200" in str(msg), msg
+    kind, msg = public_server.call("evaluate", ["classify", None, {"path": str(many)}])
+    assert kind == "error" and "must be a file uploaded" in str(msg), msg
+    kind, msg = public_server.call("evaluate", ["classify", "hf:openai/clip-vit-base-patch32",
+                                                public_server.upload(many)])
+    assert kind == "error" and "not offered" in str(msg), msg
+    two = tmp_path / "two.zip"
+    with zipfile.ZipFile(two, "w") as z:
+        for i in range(4):
+            z.writestr(f"red/{i}.png", buf.getvalue())
+            z.writestr(f"blue/{i}.png", buf.getvalue())
+        z.writestr("../../evil/page.html", "<script>alert(1)</script>")
+    kind, out = public_server.call("evaluate", ["classify", None, public_server.upload(two)])
+    assert kind == "complete" and out[0]["n"] == 8 and out[0]["data"] == "two.zip", out
+    assert [s["file"] for s in out[0]["skipped"]] == ["page.html"] and "/" not in json.dumps(out[0]["skipped"])
+    held = [p for p in (public_server.app / ".cache" / "sessions").rglob("*") if p.is_file()]
+    assert len(held) == 8 and not any(p.suffix == ".html" for p in public_server.app.rglob("*"))
+    status, _ = public_server.get(f"/gradio_api/file={held[0]}")
+    assert status in (403, 404)  # held for the session's own evaluations, never served
