@@ -81,7 +81,7 @@ def test_build_list_embed_and_evaluate(client, isolated_dirs):
     assert emb["dim"] == len(emb["embedding"]) == 128
     zs = client.predict(what="zeroshot", api_name="/evaluate")
     assert set(zs) == {"model", "color", "shape", "color_shape", "heldout_pairs", "garment",
-                       "renderer_heldout", "phrasing_heldout", "hint_gain"}
+                       "renderer_heldout", "phrasing_heldout", "hint_gain", "centered"}
 
 
 def test_evaluate_takes_your_own_data_and_answers_as_the_cli_does(client, tmp_path, capsys):
