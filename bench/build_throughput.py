@@ -1,8 +1,14 @@
-"""Index-build throughput: the full pipeline (decode + preprocess in DataLoader workers,
-overlapping the forward) against the bare model forward on the same, already prepared batches.
+"""Index-build throughput: the full pipeline (read, hash, reduced-size decode, thumbnail,
+preprocess, overlapping the forward) against the bare model forward on the same, already
+prepared batches, and where the time goes.
 
     python bench/build_throughput.py [--model builtin] [--n 880] [--photos] [--workers 1] [--engine ray]
 
+Prints one JSON object: ``images_per_s`` end to end (the default decoding: one thread on
+≤ 2 cores; the median of ``--repeats`` first builds, with their range), ``bare_forward_per_s`` measured in the same run, their ``ratio``, the same with
+``--workers`` decoding processes, and ``stages``: each stage timed alone over the same files
+(ms per image, and its share of their sum), beside the full-size decode and PNG thumbnail the
+build used before (``before_*``) for a same-run comparison.
 ``--photos`` builds from 1024×768 JPEGs (heavier decoding) instead of the bundled gallery; a
 build of files writes their thumbnails, and every timed build starts with none (as a first
 build does), in a cache folder of its own.
@@ -19,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
 import argparse
+import io
 import json
 import os
 import shutil
@@ -30,10 +37,11 @@ import torch
 from PIL import Image
 
 from mmdemo import encoders
-from mmdemo.build import build
-from mmdemo.data import gallery, thumbs
-from mmdemo.data.images import open_image
-from mmdemo.index import Index
+from mmdemo.build import build, need_of
+from mmdemo.data import decode, gallery, thumbs
+from mmdemo.data.images import decode as full_decode
+from mmdemo.data.images import open_image, read_bytes
+from mmdemo.index import Index, Item
 
 
 def photo_entries(n: int, folder: Path) -> list[gallery.Entry]:
@@ -52,13 +60,61 @@ def no_thumbnails(own_cache: bool) -> None:
         shutil.rmtree(thumbs.folder(), ignore_errors=True)
 
 
+def _ms_each(fn, xs: list) -> tuple[float, list]:
+    start = time.perf_counter()
+    out = [fn(x) for x in xs]
+    return 1000 * (time.perf_counter() - start) / max(1, len(xs)), out
+
+
+def png_thumbnail(image: Image.Image) -> bytes:
+    """The thumbnail builds wrote before JPEG ones (zlib level 1), for the same-run comparison."""
+    small = image.copy()
+    small.thumbnail((thumbs.SIDE, thumbs.SIDE), Image.Resampling.BICUBIC)
+    buf = io.BytesIO()
+    small.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def stages(enc, entries: list[gallery.Entry], bare_per_s: float, batch: int, thumbnails: bool) -> dict:
+    """Each stage alone over the same files, one thread: ms per image and share of the sum."""
+    need = need_of(enc)
+    ms: dict[str, float] = {}
+    ms["read"], data = _ms_each(lambda e: read_bytes(e.file)[0], entries)
+    ms["hash"], _ = _ms_each(decode.digest, data)
+    ms["decode"], images = _ms_each(lambda d: decode.reduced(d, "bench", need), data)
+    if thumbnails:
+        ms["thumbnail"], _ = _ms_each(thumbs.jpeg_bytes, images)
+    ms["preprocess"], prepared = _ms_each(lambda im: decode.model_input(im, enc.prepare_image, need), images)
+    ms["forward"] = 1000 / bare_per_s
+    emb = enc.encode_prepared(prepared[:batch])
+    idx = Index.create("stages", enc.spec, enc.fingerprint, enc.dim, "Flat")
+    start = time.perf_counter()
+    for i in range(0, len(entries), batch):
+        n = min(batch, len(entries) - i)
+        idx.add(emb[np.arange(n) % len(emb)], [bench_item(i + j) for j in range(n)])
+    ms["index_add"] = 1000 * (time.perf_counter() - start) / len(entries)
+    total = sum(ms.values())
+    before = {"before_decode_ms": _ms_each(lambda d: full_decode(d, "bench", decode.FULL_SIDE), data)[0]}
+    if thumbnails:
+        before["before_thumbnail_png_ms"] = _ms_each(png_thumbnail, images)[0]
+    return {"ms_per_image": {k: round(v, 3) for k, v in ms.items()},
+            "share": {k: round(v / total, 3) for k, v in ms.items()},
+            **{k: round(v, 3) for k, v in before.items()}}
+
+
+def bench_item(i: int) -> Item:
+    key = f"{i:032x}"
+    return Item(key[:16], f"bench/{i}", key, "", "", "file")
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--model", default="builtin")
     p.add_argument("--n", type=int, default=880)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--workers", type=int, default=1, help="also build with this many decoding processes")
     p.add_argument("--photos", action="store_true")
+    p.add_argument("--repeats", type=int, default=3, help="timed builds each; the median is reported")
     p.add_argument("--engine", choices=["local", "ray"], default="local")
     a = p.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -74,13 +130,19 @@ def main() -> None:
             enc.encode_prepared(prepared[i: i + a.batch_size])
         bare = len(prepared) / (time.perf_counter() - start)
         result = {"model": enc.spec, "images": len(entries), "source": "photos" if a.photos else "bundled",
-                  "bare_forward_images_per_s": round(bare, 1)}
+                  "cores": os.cpu_count(), "load_1min": round(os.getloadavg()[0], 2),
+                  "bare_forward_per_s": round(bare, 1)}
         for workers in sorted({0, a.workers}):
-            no_thumbnails(a.photos)
-            idx = Index.create("bench", enc.spec, enc.fingerprint, enc.dim, "Flat")
-            report = build(idx, entries, enc, batch_size=a.batch_size, workers=workers)
-            result[f"pipeline_workers{workers}_images_per_s"] = round(report.images_per_s, 1)
-            result[f"ratio_workers{workers}"] = round(report.images_per_s / bare, 3)
+            rates = []
+            for _ in range(a.repeats):  # this box is noisy: the median of a few first builds
+                no_thumbnails(a.photos)
+                idx = Index.create("bench", enc.spec, enc.fingerprint, enc.dim, "Flat")
+                rates.append(build(idx, entries, enc, batch_size=a.batch_size, workers=workers).images_per_s)
+            key = "" if workers == 0 else f"_workers{workers}"
+            result[f"images_per_s{key}"] = round(float(np.median(rates)), 1)
+            result[f"images_per_s{key}_range"] = [round(min(rates), 1), round(max(rates), 1)]
+            result[f"ratio{key}"] = round(float(np.median(rates)) / bare, 3)
+        result["stages"] = stages(enc, entries, bare, a.batch_size, thumbnails=a.photos)
         if a.engine == "ray":
             from mmdemo import distributed
 
@@ -90,7 +152,7 @@ def main() -> None:
                 no_thumbnails(a.photos)
                 idx = Index.create("bench", enc.spec, enc.fingerprint, enc.dim, "Flat")
                 seconds[n] = distributed.build(idx, entries[:n], enc, batch_size=a.batch_size).seconds
-            local = result[f"pipeline_workers{a.workers}_images_per_s"]
+            local = result["images_per_s"]
             marginal = (len(entries) - 8) / max(1e-9, seconds[len(entries)] - seconds[8])
             result.update({"ray_images_per_s": round(len(entries) / seconds[len(entries)], 1),
                            "ratio_ray_vs_in_process": round(len(entries) / seconds[len(entries)] / local, 3),

@@ -22,10 +22,9 @@ from typing import Any, Callable, Collection
 import numpy as np
 
 from mmdemo import rowfile, staging
-from mmdemo.build import DECODE_SIDE, BuildReport, admit
-from mmdemo.data import thumbs
-from mmdemo.data.gallery import Entry, is_image_name
-from mmdemo.data.images import open_with_hash
+from mmdemo.build import BuildReport, admit, decode_entry, need_of, sha1_for
+from mmdemo.data import decode
+from mmdemo.data.gallery import Entry
 from mmdemo.errors import UserError
 from mmdemo.index import Index
 
@@ -37,31 +36,23 @@ def batch_size_for(dim: int, gpu: bool) -> int:
 
 
 class Decode:
-    """Ray Data UDF: read and prepare each file of a batch; a failure is recorded per row."""
+    """Ray Data UDF: read and prepare each file of a batch (``build.decode_entry``, as the
+    in-process build does); a failure is recorded per row."""
 
-    def __init__(self, prepare: Callable[[Any], Any], shape: tuple[int, ...]):
+    def __init__(self, prepare: Callable[[Any], Any], shape: tuple[int, ...], need: decode.Need, sha1: bool):
         self.prepare = prepare  # the encoder's picklable preprocessing: no model load per actor
-        self.shape = shape
+        self.shape, self.need, self.sha1 = shape, need, sha1
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
         n = len(batch["row"])
         pixels = np.zeros((n, *self.shape), np.float32)
-        sha1s, reasons = [""] * n, [""] * n
+        keys, reasons = [""] * n, [""] * n
         for j, (path, source) in enumerate(zip(batch["file"], batch["source"])):
-            file = Path(path)
-            if not is_image_name(file):
-                reasons[j] = f"not an image file type ({file.suffix or 'no extension'})"
-                continue
-            try:
-                image, sha1s[j] = open_with_hash(file, DECODE_SIDE)
-                if source != "bundled":
-                    thumbs.save(sha1s[j], image)
-                pixels[j] = np.asarray(self.prepare(image), np.float32)
-            except UserError as exc:
-                reasons[j] = str(exc)
-            except Exception as exc:  # one odd file must not fail its block
-                reasons[j] = f"could not prepare image: {type(exc).__name__}: {exc}"
-        return {"row": batch["row"], "sha1": np.array(sha1s), "reason": np.array(reasons), "pixels": pixels}
+            prepared, key, why = decode_entry(Path(path), source != "bundled", self.prepare, self.need, self.sha1)
+            if prepared is not None:
+                pixels[j], keys[j] = np.asarray(prepared, np.float32), key
+            reasons[j] = why or ""
+        return {"row": batch["row"], "sha1": np.array(keys), "reason": np.array(reasons), "pixels": pixels}
 
 
 class Encode:
@@ -104,7 +95,8 @@ def start(address: str | None = None) -> None:
 
 
 def encode(entries: list[Entry], encoder, out_dir: Path, batch_size: int | None = None,
-           actors: int | None = None, progress: Callable[[int, int], None] | None = None) -> None:
+           actors: int | None = None, progress: Callable[[int, int], None] | None = None,
+           sha1: bool = False) -> None:
     """Run the pipeline over ``entries`` and write its parquet shards to ``out_dir``."""
     import pyarrow.parquet as pq
     import ray
@@ -121,7 +113,8 @@ def encode(entries: list[Entry], encoder, out_dir: Path, batch_size: int | None 
     rows = [{"row": i, "file": str(e.file), "source": e.source} for i, e in enumerate(entries)]
     blocks = max(1, min(len(rows) // batch_size + 1, 4 * cpus))
     ds = ray.data.from_items(rows, override_num_blocks=blocks)
-    ds = ds.map_batches(Decode, fn_constructor_kwargs={"prepare": encoder.prepare_image, "shape": shape},
+    ds = ds.map_batches(Decode, fn_constructor_kwargs={"prepare": encoder.prepare_image, "shape": shape,
+                                                       "need": need_of(encoder), "sha1": sha1},
                         compute=ray.data.ActorPoolStrategy(min_size=1, max_size=max(1, cpus - actors)),
                         batch_size=batch_size, num_cpus=1)
     ds = ds.map_batches(Encode, fn_constructor_kwargs={"spec": encoder.spec, "fingerprint": encoder.fingerprint,
@@ -146,7 +139,7 @@ def assemble(index: Index, entries: list[Entry], shard_dir: Path, report: BuildR
 
     n = len(entries)
     rows16 = rowfile.memmap(shard_dir / "rows.npy", np.float16, (max(1, n), index.manifest.dim))
-    sha1s, reasons, got = np.zeros(n, "S40"), {}, np.zeros(n, bool)
+    sha1s, reasons, got = np.zeros(n, f"S{decode.SHA1_HEX}"), {}, np.zeros(n, bool)
     for shard in sorted(shard_dir.glob("*.parquet")):
         table = pq.read_table(shard)
         if table.num_rows == 0:
@@ -184,7 +177,8 @@ def build(index: Index, entries: list[Entry], encoder, address: str | None = Non
     start(address)
     began = time.perf_counter()
     with staging.scratch() as tmp:  # beside the indexes: shards can be as big as the index
-        encode(entries, encoder, tmp / "shards", batch_size, progress=progress)
+        encode(entries, encoder, tmp / "shards", batch_size, progress=progress,
+               sha1=sha1_for(index, known))
         assemble(index, entries, tmp / "shards", report, known)
     report.seconds = time.perf_counter() - began
     return report

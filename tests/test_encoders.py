@@ -2,6 +2,7 @@
 save API and loaded back through the spec a user would type."""
 
 import numpy as np
+import torch
 import pytest
 from PIL import Image
 
@@ -88,3 +89,16 @@ def test_spec_parsing_round_trips():
                  "open_clip:hf-hub:org/repo", "hf:openai/clip-vit-base-patch32", "st:/models/x"):
         assert parse_spec(text).text == text
     assert parse_spec(" open_clip:ViT-B-32 / tag ").tag == "tag"
+
+
+@pytest.mark.parametrize("spec", ["builtin", "open_clip:ViT-B-32"])
+def test_the_uint8_split_preprocesses_as_open_clip_does(spec):
+    """Resize + crop to uint8 per image, normalise per batch: open_clip's own transform's
+    tensors, for portrait, landscape, tiny, odd-mode and already-square images."""
+    enc = encoders.load(spec)
+    assert enc.pixels is not None and enc.prepare_image is enc.pixels
+    odd = [*IMAGES, Image.new("RGB", (300, 97), "red"), Image.new("L", (97, 301), 128),
+           Image.new("RGBA", (enc.image_size,) * 2, (9, 200, 30, 255)), Image.new("RGB", (3, 5), "blue")]
+    ours = enc.pixels.batch([enc.prepare_image(im) for im in odd], enc.device)
+    theirs = torch.stack([enc.transform(im) for im in odd])
+    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=0)

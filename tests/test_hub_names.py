@@ -17,7 +17,7 @@ from PIL import Image
 import tiny_models
 from mmdemo import encoders
 from mmdemo.cli import main
-from mmdemo.encoders import cache, registry
+from mmdemo.encoders import cache, pixels, registry
 from mmdemo.errors import UserError
 
 HUB = {"open_clip": "open_clip:ViT-B-32/laion2b_s34b_b79k", "hf": f"hf:{tiny_models.HF_REPO}",
@@ -66,7 +66,8 @@ def test_open_clip_from_the_cache_preprocesses_as_open_clip_does_for_the_tag(bui
     offline(hub_home)
     enc = encoders.load(HUB["open_clip"])
     _, _, theirs = open_clip.create_model_and_transforms("ViT-B-32", pretrained="laion2b_s34b_b79k")
-    assert repr(enc.prepare_image) == repr(theirs)
+    assert repr(enc.transform) == repr(theirs)
+    assert enc.prepare_image == pixels.from_transform(theirs) is not None  # its uint8 split, same sizes
 
 
 @pytest.mark.parametrize("backend", list(HUB))

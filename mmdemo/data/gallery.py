@@ -85,9 +85,9 @@ def display_file(path: str, sha1: str, thumb_root: Path | None = None) -> Path |
     made before thumbnails existed gets one now from its (admin-chosen) source file."""
     if path.startswith("bundled/"):
         return resolve(path)
-    thumb = thumbs.path_for(sha1, thumb_root)
-    if thumb.exists() or thumb_root is not None:
-        return thumb if thumb.exists() else None
+    thumb = thumbs.existing(sha1, thumb_root)
+    if thumb is not None or thumb_root is not None:
+        return thumb
     try:
         return thumbs.save(sha1, open_image(resolve(path)))
     except (UserError, OSError):

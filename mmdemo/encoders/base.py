@@ -91,12 +91,14 @@ class Encoder:
     callable, not a bound method) and ``logit_scale``, set their own attributes *before*
     calling this ``__init__`` (it encodes a probe text), and implement ``_forward_images``
     (a list of prepared inputs -> features) and ``_forward_texts`` (strings -> features).
+    ``image_size`` is the side of the model's square input: builds decode no smaller.
     """
 
     def __init__(self, spec: str, module: torch.nn.Module, prepare_image: Callable[[Image.Image], Any],
-                 logit_scale: float = 100.0, device: torch.device | None = None):
+                 logit_scale: float = 100.0, device: torch.device | None = None, image_size: int = 224):
         self.spec = spec
         self.prepare_image = prepare_image
+        self.image_size = int(image_size)
         self.logit_scale = float(logit_scale)
         self.device = device or default_device()
         self.module = module.to(self.device).eval()

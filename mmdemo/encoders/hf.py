@@ -31,7 +31,7 @@ class HFClipEncoder(Encoder):
         self.tokenizer = processor.tokenizer
         self.max_length = int(model.config.text_config.max_position_embeddings)
         super().__init__(spec, model, ImagePrep(processor.image_processor),
-                         logit_scale=model.logit_scale.exp().item())
+                         logit_scale=model.logit_scale.exp().item(), image_size=model.config.vision_config.image_size)
 
     def _forward_images(self, batch: list[torch.Tensor]) -> torch.Tensor:
         return _features(self.module.get_image_features(pixel_values=torch.stack(batch).to(self.device)))

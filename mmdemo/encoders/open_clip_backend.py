@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from mmdemo.encoders import pixels
 from mmdemo.encoders.base import BUILTIN_ARCH, Encoder, ModelSpec
 from mmdemo.errors import UserError
 
@@ -21,12 +22,19 @@ log = logging.getLogger(__name__)
 
 
 class OpenClipEncoder(Encoder):
+    """``transform`` is open_clip's own preprocessing; images are prepared with its uint8 split
+    (``pixels``) when it is the standard one, normalised per batch on the model's device."""
+
     def __init__(self, spec: str, model: torch.nn.Module, preprocess: Any, tokenizer: Any):
         self.tokenizer = tokenizer
-        super().__init__(spec, model, preprocess, logit_scale=model.logit_scale.exp().item())
+        self.transform, self.pixels = preprocess, pixels.from_transform(preprocess)
+        side = model.visual.image_size
+        super().__init__(spec, model, self.pixels or preprocess, logit_scale=model.logit_scale.exp().item(),
+                         image_size=max(side) if isinstance(side, (tuple, list)) else side)
 
-    def _forward_images(self, batch: list[torch.Tensor]) -> torch.Tensor:
-        return self.module.encode_image(torch.stack(batch).to(self.device))
+    def _forward_images(self, batch: list[Any]) -> torch.Tensor:
+        x = self.pixels.batch(batch, self.device) if self.pixels else torch.stack(batch).to(self.device)
+        return self.module.encode_image(x)
 
     def _forward_texts(self, texts: list[str]) -> torch.Tensor:
         return self.module.encode_text(self.tokenizer(texts).to(self.device))

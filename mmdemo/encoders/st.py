@@ -18,7 +18,8 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 class STClipEncoder(Encoder):
     def __init__(self, spec: str, model: Any):
-        super().__init__(spec, model, to_rgb)
+        vision = getattr(getattr(getattr(model[0], "model", None), "config", None), "vision_config", None)
+        super().__init__(spec, model, to_rgb, image_size=getattr(vision, "image_size", 224))
 
     def _encode(self, items: list[Any]) -> torch.Tensor:
         return self.module.encode(items, batch_size=len(items), convert_to_tensor=True,
