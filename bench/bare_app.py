@@ -23,7 +23,7 @@ import shutil
 import gradio as gr
 import numpy as np
 
-from mmdemo import access, service
+from mmdemo import access, building, service
 from mmdemo.data import gallery
 from mmdemo.request import Query
 from mmdemo.ui import results_view, retrieve
@@ -67,7 +67,7 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=7861)
     ap.add_argument("--shape", choices=SHAPES, default="plain")
     a = ap.parse_args()
-    service.ensure_index()
+    building.ensure_index()
     cache = {round(float(w), 2): outputs(float(w), a.shape) for w in np.arange(0, 1.0001, 0.05)}
     with gr.Blocks() as demo:
         with gr.Row():

@@ -63,7 +63,8 @@ def main() -> None:
     idx.save()
     del idx, x
     colours, shapes = ["red", "blue", "green", "pink", "yellow"], ["circle", "star", "square", "shirt"]
-    caches = {"embeddings": parts._EMBEDDINGS, "candidates": service._CANDIDATES, "indexes": service._INDEXES}
+    caches = {"embeddings": parts._EMBEDDINGS, "candidates": service._CANDIDATES, "part_scores": service._PART_SCORES,
+              "indexes": service._INDEXES}
     curve, start = [], time.perf_counter()
     for i in range(1, a.requests + 1):
         service.retrieve("soak", image=png(rng), text=f"a {colours[i % 5]} {shapes[i % 4]}, query {i}",

@@ -67,7 +67,7 @@ def main() -> None:
     weights = write_weights(home)
 
     t0 = time.perf_counter()
-    from mmdemo import encoders, service
+    from mmdemo import building, encoders, service
     from mmdemo.ui.common import settings_from_env
 
     settings = settings_from_env()
@@ -79,9 +79,9 @@ def main() -> None:
         t = time.perf_counter()
         encoders.load(model)
         loaded, cpu = time.perf_counter(), cpu_seconds()
-        name = service.ensure_index(service.default_index_name(model), model)
+        name = building.ensure_index(service.default_index_name(model), model)
         done, cpu = time.perf_counter(), cpu_seconds() - cpu
-        count = next(m["count"] for m in service.indexes() if m["name"] == name)
+        count = next(m["count"] for m in building.indexes() if m["name"] == name)
         out[model] = {"load_s": round(loaded - t, 1), "index_s": round(done - loaded, 1), "images": count,
                       "images_per_s": round(count / (done - loaded), 1), "index_cpu_s": round(cpu, 1)}
     out["first_start_s"] = round(time.perf_counter() - t0, 1)

@@ -7,8 +7,9 @@ LRU with a hard bound (``cachetools.LRUCache``): in bytes (``getsizeof`` = the a
 (the others wait for that result), so four first clicks on one evaluation run it once.
 
 Budgets (environment, read at import):
-    MMDEMO_CACHE_MB    (default 256) query-part embeddings 1/4, candidate scores 1/2,
-                       label embeddings 1/8, learned combiners 1/8
+    MMDEMO_CACHE_MB    (default 256) query-part embeddings 1/4, candidate scores 1/4,
+                       per-part scores 1/4, label embeddings 1/8, learned combiners 1/8
+                       (together up to 5/4 of it)
     MMDEMO_INDEX_MB    (default 2048) loaded indexes
     MMDEMO_MAX_MODELS  (default 2) loaded encoders, besides the first one a process loads
                        (its configured default), which stays: every request needs it, and a

@@ -31,12 +31,12 @@ def cmd_classify(a) -> None:
 
 
 def cmd_build(a) -> None:
-    from mmdemo import service
+    from mmdemo import building
     from mmdemo.progress import Bar
 
     bar = Bar(f"encoding {a.source}", "img")
-    report = service.build_index(a.name, a.source, a.model, a.factory, a.append, bar, a.workers,
-                                 engine=a.engine, ray_address=a.ray_address, max_memory=a.max_memory, opq=a.opq)
+    report = building.build_index(a.name, a.source, a.model, a.factory, a.append, bar, a.workers,
+                                  engine=a.engine, ray_address=a.ray_address, max_memory=a.max_memory, opq=a.opq)
     bar.close()
     if a.json:
         _json(report)
@@ -49,13 +49,13 @@ def cmd_build(a) -> None:
 
 
 def cmd_search(a) -> None:
-    from mmdemo import service, views
+    from mmdemo import building, service, views
     from mmdemo.progress import Bar
     from mmdemo.request import Query
 
     if a.index is None:  # the bundled gallery: a fresh clone builds it (and its combiner) first
         bars = [Bar("building the bundled index", "img"), Bar("training its learned combiner", "step")]
-        a.index = service.ensure_index(None, a.model, *bars)
+        a.index = building.ensure_index(None, a.model, *bars)
         for bar in bars:
             bar.close()
     query = Query.make(a.image, a.text, a.negative, a.w_image, a.w_text, a.w_negative, a.fusion, a.quality, a.k,

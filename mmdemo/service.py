@@ -1,6 +1,7 @@
-"""Search, classify, build and embed: the one place that wires encoders, fusion and indexes.
+"""Search, classify and embed: the one place that wires encoders, fusion and indexes for a query.
 
-The UI, the CLI and the HTTP API are thin layers over these functions. Two caches make
+The UI, the CLI and the HTTP API are thin layers over these functions and ``building`` (index
+builds, which drop the loaded copy this module caches with ``forget_index``). Two caches make
 moving a slider cheap: query-part embeddings (per model, text or image content) and per-part
 candidate scores (per index generation and set of parts). A weight change hits both caches,
 so it costs one weighted sum and a top-k, never an encode or a scan.
@@ -9,21 +10,18 @@ so it costs one weighted sum and a top-k, never an encode or a scan.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field, replace
-from functools import partial
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-from mmdemo import build as build_mod
 from mmdemo import classify as cls
-from mmdemo import caches, encoders, feedback, fusion, limits, loader, ondisk, paths, sessions, spacemap, staging
+from mmdemo import caches, encoders, feedback, fusion, loader, paths, spacemap
 from mmdemo import gap as gap_mod
-from mmdemo.data import gallery, uploads
+from mmdemo.data import gallery
 from mmdemo.errors import UserError
-from mmdemo.index import Index, delete_index, list_indexes, read_manifest, update, validate_name
-from mmdemo.manifest import ONDISK, new_manifest, read_only
+from mmdemo.index import Index, read_manifest, validate_name
 from mmdemo.gap import Gap, center_texts
 from mmdemo.parts import build_parts, can_delta, image_part, text_vector, with_delta_source
 from mmdemo.request import MODES, Query
@@ -35,8 +33,8 @@ _PART_SCORES = caches.part_scores()  # (index data id, count, part vector) -> on
 _LABELS = caches.labels()
 _COMBINERS = caches.combiners()
 _INDEXES = caches.indexes()  # (name, manifest token) -> Index
-_GAPS = caches.Cache(8)
-_COMPOSED = caches.Cache(256)  # (index token, image, text) -> learned fusion's composed query  # (name, data id, count) -> the index's modality gap
+_GAPS = caches.Cache(8)  # (name, data id, count) -> the index's modality gap
+_COMPOSED = caches.Cache(256)  # (index token, image, text) -> learned fusion's composed query
 
 
 # --- models and indexes ---------------------------------------------------------------------
@@ -60,6 +58,11 @@ def get_index(name: str) -> Index:
     idx = _INDEXES.get_or_make((m.name, m.token), load)
     _INDEXES.discard(lambda key: key[0] != m.name or key == (m.name, m.token))  # older generations
     return idx
+
+
+def forget_index(name: str) -> None:
+    """Drop this process's loaded copy of an index (other processes notice its new token)."""
+    _INDEXES.discard(lambda key: key[0] != name)
 
 
 def resolve(index: str | Index | None, model: str | None = None):
@@ -282,123 +285,7 @@ def classify(image: Any = None, labels: str | Sequence[str] = "", text: str | No
             "weights": {k_: round(v, 6) for k_, v in kinds.items() if k_ != "negative"}}
 
 
-# --- building and embedding -------------------------------------------------------------------
-def build_index(name: str | None = None, source: str | Sequence[Path] = "bundled", model: str | None = None,
-                factory: str | None = None, append: bool = False,
-                progress: Callable[[int, int], None] | None = None, workers: int | None = None,
-                max_files: int = 500, max_bytes: int = 500 * 2**20, engine: str = "local",
-                ray_address: str | None = None, max_memory: str | None = None, opq: bool = False) -> dict:
-    """Build (or with ``append`` extend) an index from ``bundled``, a folder, or uploaded files
-    (images or zips, within ``max_files``/``max_bytes``); save it. ``engine="ray"`` encodes
-    on Ray Data (``distributed``); ``max_memory`` picks an on-disk index (``ondisk``, with an
-    OPQ rotation before PQ when ``opq``)."""
-    model = model or DEFAULT_MODEL
-    name = validate_name(name or default_index_name(model))
-    encoder = encoders.load(model)
-    factory = limits.factory(factory, encoder.dim)
-    if opq and max_memory is None:
-        raise UserError("--opq rotates an on-disk index's vectors: give --max-memory too")
-    plan = partial(ondisk.plan, max_memory=ondisk.parse_bytes(max_memory), opq=opq)  # a bad size fails now
-    run = partial(build_mod.build, workers=workers)
-    if engine == "ray":
-        from mmdemo import distributed
-
-        run = partial(distributed.build, address=ray_address)
-    elif engine != "local":
-        raise UserError(f"unknown build engine {engine!r}: choose local or ray")
-    if isinstance(source, str):
-        entries = gallery.entries_for(source, real_photos=encoders.parse_spec(encoder.spec).family == "clip")
-        return _build(name, encoder, entries, factory, append, progress, run, plan)
-    got = uploads.collect([Path(f) for f in source], max_files, max_bytes)
-    with uploads.staged(got.uploads) as entries:
-        report = _build(name, encoder, entries, factory, append, progress, run, plan)
-    report["skipped"] = [{"file": f, "reason": r} for f, r in got.skipped] + report["skipped"]
-    return report
-
-
-def _build(name: str, encoder, entries: list[gallery.Entry], factory: str | None, append: bool,
-           progress: Callable[[int, int], None] | None, run: Callable[..., build_mod.BuildReport],
-           plan: Callable[[int, int], ondisk.Plan | None]) -> dict:
-    if not entries:
-        raise UserError("the source has no files to index")
-    on_disk = None  # a snapshot, to skip files already indexed; the merge below re-reads it locked
-    if append and name in {m.name for m in list_indexes()}:
-        on_disk = loader.load(name, model=encoder.spec, fingerprint=encoder.fingerprint)
-        if on_disk.manifest.storage == ONDISK:  # refused before encoding, not after
-            raise read_only(name)
-    manifest = new_manifest(name, encoder.spec, encoder.fingerprint, encoder.dim)
-    with staging.staging(manifest, len(entries)) as staged:  # RAM stays one batch, any size
-        report = run(staged, entries, encoder, progress=progress, known=on_disk._by_hash if on_disk else ())
-        if len(staged) == 0 and on_disk is None:
-            raise UserError(f"no image in the source could be read; {len(report.skipped)} skipped, e.g. "
-                            f"{report.skipped[0][0]}: {report.skipped[0][1]}" if report.skipped else "no images")
-        big = None if append else plan(len(staged), encoder.dim)
-        if big is not None:  # over the memory budget: IVF-PQ and fp16 embeddings served from disk
-            m = ondisk.write(paths.index_dir() / name, staged.manifest, staged.embeddings,
-                             (asdict(it) for it in staged.items), big)
-            forget_index(name)
-            return {**report.as_dict(), "count": m.count, "model": encoder.spec, "factory": m.factory}
-
-        def merge(current: Index | None) -> Index:  # runs under the index's writer lock
-            if append and current is not None:
-                _, dup = current.add(staged.embeddings, list(staged.items))  # added meanwhile by another writer
-                report.added -= len(dup)
-                report.skipped.extend((it.path, "duplicate of an image already in the index") for it in dup)
-                return current
-            return staged.to_index(factory)
-
-        idx = update(name, merge, fingerprint=encoder.fingerprint) if append else merge(None)
-        if not append:
-            idx.save()
-    forget_index(name)
-    return {**report.as_dict(), "count": len(idx), "model": encoder.spec, "factory": idx.manifest.factory}
-
-
-def build_private(galleries: sessions.Galleries, session: str, files: Sequence[Path],
-                  model: str | None = None) -> dict:
-    """Add uploads to a visitor's private in-memory gallery (see ``sessions``); nothing is saved."""
-    lim = galleries.limits
-    got = uploads.collect([Path(f) for f in files], lim.images, lim.bytes)
-    galleries.room(session, len(got.uploads), sum(len(u.data) for u in got.uploads))
-    encoder = encoders.load(model or DEFAULT_MODEL)
-    g = galleries.open(session, lambda: Index.create(sessions.PRIVATE, encoder.spec, encoder.fingerprint,
-                                                     encoder.dim, "Flat"))
-    with uploads.staged(got.uploads) as entries:
-        report = build_mod.build(g.index, entries, encoder, workers=0, thumb_root=g.folder)
-    galleries.added(g, sum(len(u.data) for u in got.uploads))
-    out = report.as_dict()
-    out["skipped"] = [{"file": f, "reason": r} for f, r in got.skipped] + out["skipped"]
-    return {**out, "count": len(g.index), "model": encoder.spec, "factory": "Flat", "private": True}
-
-
-def ensure_index(name: str | None = None, model: str | None = None,
-                 progress: Callable[[int, int], None] | None = None,
-                 combiner_progress: Callable[[int, int], None] | None = None) -> str:
-    """Build the bundled gallery's index for ``model`` and its learned combiner if missing."""
-    from mmdemo.evaluate import learned
-
-    name = name or default_index_name(model or DEFAULT_MODEL)
-    if not any(m.name == name for m in list_indexes()):
-        build_index(name, "bundled", model, progress=progress)
-    learned.ensure_for_index(name, encoders.load(model or DEFAULT_MODEL), combiner_progress)
-    return name
-
-
-def forget_index(name: str) -> None:
-    """Drop this process's loaded copy of an index (other processes notice its new token)."""
-    _INDEXES.discard(lambda key: key[0] != name)
-
-
-def remove_index(name: str) -> None:
-    delete_index(name)
-    forget_index(name)
-
-
-def indexes() -> list[dict]:
-    return [{"name": m.name, "model": m.model, "count": m.count, "factory": m.factory,
-             "updated": m.updated, "defaults": m.defaults} for m in list_indexes()]
-
-
+# --- embedding ------------------------------------------------------------------------------
 def embed(image: Any = None, text: str | None = None, model: str | None = None) -> dict:
     """The unit embedding of an image or a text (exactly one)."""
     if (image is None) == (not text or not str(text).strip()):

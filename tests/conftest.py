@@ -31,9 +31,9 @@ def builtin():
 @pytest.fixture(scope="session")
 def bundled_index(builtin):
     """The bundled gallery indexed with the built-in model (built once per session)."""
-    from mmdemo import service
+    from mmdemo import building
 
-    return service.ensure_index()
+    return building.ensure_index()
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ import torch
 
 torch.set_num_threads(1)
 
-from mmdemo import encoders, service  # noqa: E402
+from mmdemo import building, encoders  # noqa: E402
 from mmdemo.index import delete_index  # noqa: E402
 
 encoders.load("builtin")
@@ -22,11 +22,11 @@ encoders.load("builtin")
 def append(env: dict[str, str], name: str, files: list[str]) -> None:
     """``build_index(append=True)``; ``env`` points at the index folder and the fault point."""
     os.environ.update(env)
-    service.build_index(name, files, append=True)
+    building.build_index(name, files, append=True)
 
 
 def rebuild(env: dict[str, str], name: str, files: list[str]) -> None:
     """Delete the index and build it again from other files (as a CLI beside a server would)."""
     os.environ.update(env)
     delete_index(name)
-    service.build_index(name, files)
+    building.build_index(name, files)

@@ -99,9 +99,9 @@ def outcome(report: dict, items: list) -> dict:
 
 
 def build_outcome(folder: Path) -> dict:
-    from mmdemo import service
+    from mmdemo import building, service
 
-    report = service.build_index("odd", str(folder))
+    report = building.build_index("odd", str(folder))
     return outcome(report, service.get_index("odd").items)
 
 

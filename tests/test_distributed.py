@@ -103,10 +103,10 @@ def test_shards_are_assembled_in_file_order_from_any_arrival_order(tmp_path):
 
 def test_build_index_on_ray_equals_in_process(builtin, folder, ray_local):
     """Through the service (staged on disk, then saved), both engines save the same index."""
-    from mmdemo import service
+    from mmdemo import building, service
 
-    local = service.build_index("eng-local", str(folder), "builtin")
-    ray_ = service.build_index("eng-ray", str(folder), "builtin", engine="ray")
+    local = building.build_index("eng-local", str(folder), "builtin")
+    ray_ = building.build_index("eng-ray", str(folder), "builtin", engine="ray")
     assert (ray_["count"], ray_["added"], len(ray_["skipped"])) == (local["count"], local["added"], 3)
     a, b = service.get_index("eng-local"), service.get_index("eng-ray")
     assert [it.id for it in b.items] == [it.id for it in a.items]

@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from mmdemo import index as index_mod
-from mmdemo import locks, service
+from mmdemo import building, locks, service
 from mmdemo.caches import Cache
 from mmdemo.index import Index, Item, delete_index, set_defaults
 
@@ -94,7 +94,7 @@ def index_root(tmp_path, monkeypatch):
 
 
 def test_concurrent_appends_from_two_processes_both_land(index_root, galleries):
-    service.build_index("shared", galleries["a"])
+    building.build_index("shared", galleries["a"])
     procs = [child("append", index_root, "shared", galleries[g]) for g in ("b1", "b2")]
     for p in procs:
         p.join(60)
@@ -103,14 +103,14 @@ def test_concurrent_appends_from_two_processes_both_land(index_root, galleries):
 
 
 def test_defaults_set_during_a_build_survive_it(index_root, galleries):
-    service.build_index("d", galleries["a"])
+    building.build_index("d", galleries["a"])
     set_defaults("d", {"w_text": 0.3})
 
     def meanwhile(done, total):  # Evaluate → "Save to index" lands while the append encodes
         set_defaults("d", {"w_text": 0.7, "fusion": "late"})
 
-    service.build_index("d", galleries["a2"], append=True, progress=meanwhile)
-    service.build_index("d", galleries["c"])  # a rebuild keeps them too
+    building.build_index("d", galleries["a2"], append=True, progress=meanwhile)
+    building.build_index("d", galleries["c"])  # a rebuild keeps them too
     assert index_mod.read_manifest("d").defaults == {"w_text": 0.7, "fusion": "late"}
 
 
@@ -152,7 +152,7 @@ def test_delete_never_races_a_save(tmp_path, monkeypatch):
 
 
 def test_no_stale_scores_after_a_rebuild_in_another_process(index_root, galleries):
-    service.build_index("s", galleries["a"])
+    building.build_index("s", galleries["a"])
     before = service.retrieve("s", text="a red circle", k=5)
     p = child("rebuild", index_root, "s", galleries["c"])  # same size, so the same generation and count
     p.join(60)
@@ -189,8 +189,8 @@ POINTS = ["encode:1", "encode:2", "locked", "pruned", "write:vectors", "replace:
 
 def test_kill_9_at_any_point_of_an_append_leaves_old_or_new(tmp_path, index_root, galleries):
     base = tmp_path / "base"
-    service.build_index("k", galleries["a"])
-    service.build_index("k", galleries["a2"], append=True)  # two generations on disk, as in use
+    building.build_index("k", galleries["a"])
+    building.build_index("k", galleries["a2"], append=True)  # two generations on disk, as in use
     shutil.copytree(index_root, base)
     old = state(base, "k")
     full = tmp_path / "full"

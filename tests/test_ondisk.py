@@ -96,7 +96,7 @@ def test_map_of_an_on_disk_index_reads_only_its_sample(built):
 
 
 def test_appending_to_an_on_disk_index_is_refused_before_encoding(builtin, monkeypatch):
-    from mmdemo import build, paths, service
+    from mmdemo import build, building, paths
 
     n = ondisk.MIN_ONDISK
     emb = synthetic.clustered(n, builtin.dim, n_clusters=20)
@@ -105,7 +105,7 @@ def test_appending_to_an_on_disk_index_is_refused_before_encoding(builtin, monke
                  builtin.dim, ""), emb, items, ondisk.plan(n, builtin.dim, 1 << 20))
     monkeypatch.setattr(build, "build", lambda *a, **k: pytest.fail("encoded before refusing"))
     with pytest.raises(Exception, match="read-only"):
-        service.build_index("big-builtin", "bundled", "builtin", append=True)
+        building.build_index("big-builtin", "bundled", "builtin", append=True)
 
 
 def test_torch_scoring_matches_numpy():

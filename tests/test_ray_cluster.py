@@ -16,7 +16,7 @@ pytest.importorskip("ray")
 def test_cli_joins_a_two_node_cluster_and_builds_the_in_process_index(builtin, tmp_path):
     from ray.cluster_utils import Cluster
 
-    from mmdemo import paths, service
+    from mmdemo import building, paths, service
     from mmdemo.data import gallery
 
     src = tmp_path / "src"
@@ -24,7 +24,7 @@ def test_cli_joins_a_two_node_cluster_and_builds_the_in_process_index(builtin, t
     for e in gallery.bundled_entries()[:24]:
         shutil.copy(e.file, src / e.file.name)
     (src / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
-    local = service.build_index("cluster-local", str(src), "builtin")
+    local = building.build_index("cluster-local", str(src), "builtin")
 
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     cluster.add_node(num_cpus=1)  # one CPU a node: the decode and encoder actors land on different nodes

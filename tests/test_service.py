@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mmdemo import fusion, limits, service
+from mmdemo import building, fusion, limits, service
 from mmdemo.data import gallery
 from mmdemo.errors import UserError
 from mmdemo.index import Index
@@ -209,7 +209,7 @@ def test_missing_combiner_error_names_the_command_that_fixes_it(bundled_index, b
 
     from mmdemo.cli import main
 
-    service.build_index("no-combiner", "bundled")
+    building.build_index("no-combiner", "bundled")
     with pytest.raises(UserError, match="no learned combiner") as err:
         service.retrieve("no-combiner", bundled("shape-0001.png"), "make it blue", fusion_mode="learned")
     command = re.search(r"`(mmdemo [^`]+)`", str(err.value)).group(1)
@@ -222,7 +222,7 @@ def test_learned_combiner_and_cv_defaults_saved_with_an_index(bundled_index, bui
     from mmdemo.evaluate import composed
     from mmdemo.index import read_manifest
 
-    service.build_index("saved-defaults", "bundled")
+    building.build_index("saved-defaults", "bundled")
     small = composed.training_triplets(builtin, n_shapes=1500)  # the full 8,000 is for eval, not tests
     model, cfg = composed.train_combiner(builtin, triplets=small)
     cv_result = {"k": 5, "mean": 0.9, "std": 0.01, "chosen": {"mode": "delta", "w_text": 0.4}}

@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 import pytest
 
-from mmdemo import cli, ondisk, paths, service, staging, synthetic
+from mmdemo import building, cli, ondisk, paths, service, staging, synthetic
 from mmdemo.errors import UserError
 from mmdemo.index import Index, Item
 from mmdemo.manifest import ONDISK, new_manifest
@@ -73,14 +73,14 @@ def test_a_full_disk_is_an_error_before_any_row_is_written(monkeypatch):
 
     monkeypatch.setattr(os, "posix_fallocate", full)
     with pytest.raises(UserError, match="not enough free disk"):
-        service.build_index("stage-full", "bundled", "builtin")
+        building.build_index("stage-full", "bundled", "builtin")
     assert not _scratch_left()
 
 
 def test_appending_to_a_new_name_keeps_the_factory_asked_for():
-    out = service.build_index("stage-append-new", "bundled", "builtin", factory="HNSW32", append=True)
+    out = building.build_index("stage-append-new", "bundled", "builtin", factory="HNSW32", append=True)
     assert out["factory"] == "HNSW32" and service.get_index("stage-append-new").manifest.factory == "HNSW32"
-    again = service.build_index("stage-append-new", "bundled", "builtin", append=True)
+    again = building.build_index("stage-append-new", "bundled", "builtin", append=True)
     assert again["added"] == 0 and again["count"] == out["count"]
 
 
@@ -88,7 +88,7 @@ def test_build_over_the_memory_budget_is_served_from_disk(builtin, monkeypatch, 
     """A real build (bundled images, the built-in model) past ``--max-memory`` is an IVF-PQ
     index on disk with the in-memory build's items and fp16 rows, and leaves no scratch; the
     CLI's ``--json`` answer stays JSON (FAISS printfs its list resizes)."""
-    small = service.build_index("stage-mem", "bundled", "builtin")
+    small = building.build_index("stage-mem", "bundled", "builtin")
     monkeypatch.setattr(ondisk, "MIN_ONDISK", 256)  # the bundled 880 images count as big
     capfd.readouterr()
     assert cli.main(["build-index", "--name", "stage-disk", "--max-memory", "512k", "--json"]) == 0
@@ -108,7 +108,7 @@ def test_build_over_the_memory_budget_is_served_from_disk(builtin, monkeypatch, 
 def test_a_failed_build_leaves_no_scratch(tmp_path):
     (tmp_path / "a.png").write_bytes(b"not an image")
     with pytest.raises(Exception, match="no image in the source could be read"):
-        service.build_index("stage-none", str(tmp_path), "builtin")
+        building.build_index("stage-none", str(tmp_path), "builtin")
     assert not _scratch_left()
 
 
@@ -116,13 +116,13 @@ def test_opq_on_disk_build_and_a_bad_budget_refused_before_encoding(builtin, mon
     from mmdemo import build
 
     monkeypatch.setattr(ondisk, "MIN_ONDISK", 256)
-    out = service.build_index("stage-opq", "bundled", "builtin", max_memory="512k", opq=True)
+    out = building.build_index("stage-opq", "bundled", "builtin", max_memory="512k", opq=True)
     assert out["factory"].startswith("OPQ16,IVF")
     idx = service.get_index("stage-opq")
     first = idx.items[0].id
     assert service.retrieve("stage-opq", expression=f"@{first}", k=1)["results"][0]["id"] == first
     monkeypatch.setattr(build, "build", lambda *a, **k: pytest.fail("encoded before refusing"))
     with pytest.raises(UserError, match="invalid memory size"):
-        service.build_index("stage-bad", "bundled", "builtin", max_memory="lots")
+        building.build_index("stage-bad", "bundled", "builtin", max_memory="lots")
     with pytest.raises(UserError, match="give --max-memory"):
-        service.build_index("stage-bad", "bundled", "builtin", opq=True)
+        building.build_index("stage-bad", "bundled", "builtin", opq=True)

@@ -38,16 +38,16 @@ def test_class_probabilities_are_named_bars_best_first_with_values_and_the_rest_
 def test_learned_fusion_is_offered_only_where_a_combiner_was_trained(bundled_index, tmp_path):
     from PIL import Image
 
-    from mmdemo import service
+    from mmdemo import building, service
     from mmdemo.sessions import PRIVATE
     from mmdemo.ui.retrieve import fusion_modes
 
     assert fusion_modes("bundled", "learned") == {"choices": list(service.MODES), "value": "learned", "info": None}
     for colour in ("red", "blue"):
         Image.new("RGB", (16, 16), colour).save(tmp_path / f"{colour}.png")
-    service.build_index("ui-no-combiner", str(tmp_path))
+    building.build_index("ui-no-combiner", str(tmp_path))
     bare = fusion_modes("ui-no-combiner", "learned")
     assert "learned" not in bare["choices"] and bare["value"] == "early"
     assert "`mmdemo train-combiner --index ui-no-combiner`" in bare["info"]
     assert "learned" not in fusion_modes(PRIVATE, "delta")["choices"] and fusion_modes(PRIVATE, "delta")["value"] == "delta"
-    service.remove_index("ui-no-combiner")
+    building.remove_index("ui-no-combiner")

@@ -1,6 +1,6 @@
 """The learned combiner an index uses for ``fusion=learned``: trained once, kept beside the index.
 
-The bundled index gets one at first start (``service.ensure_index``), so every fusion mode
+The bundled index gets one at first start (``building.ensure_index``), so every fusion mode
 works on a fresh install: the built-in model's combiner ships with its weights (1.6 MB), and
 any other model's is trained then; ``mmdemo train-combiner --index NAME`` makes one for any
 index.

@@ -16,7 +16,7 @@ from typing import Any
 
 import gradio as gr
 
-from mmdemo import access, service, views
+from mmdemo import access, building, service, views
 from mmdemo.errors import UserError
 from mmdemo.request import Query
 from mmdemo.ui import queues
@@ -126,30 +126,30 @@ def register(settings: Settings) -> None:
         paths = [upload(f, "each file") for f in files or []]
         try:
             if paths and (private or not policy.may_write(token)):
-                return service.build_private(settings.galleries, session_of(request), paths, settings.model)
+                return building.build_private(settings.galleries, session_of(request), paths, settings.model)
             policy.require_write(token, "building a shared index")
             if paths:
-                return service.build_index(name or None, paths, policy.model(model, settings.model),
-                                           factory or None, append)
+                return building.build_index(name or None, paths, policy.model(model, settings.model),
+                                            factory or None, append)
         finally:
             access.discard(paths)  # the build keeps thumbnails, never the uploads
         spec = policy.model(model, settings.model)
         if source == "bundled":
-            return service.build_index(name or None, "bundled", spec, factory or None, append)
+            return building.build_index(name or None, "bundled", spec, factory or None, append)
         folder = access.server_folder(source, policy, token)
-        return service.build_index(name or None, str(folder), spec, factory or None, append)
+        return building.build_index(name or None, str(folder), spec, factory or None, append)
 
     @guarded
     def delete_index(name: str, token: str | None = None) -> dict[str, Any]:
         """Delete a shared index (admins)."""
         policy.require_write(token, "deleting an index")
-        service.remove_index(name)
+        building.remove_index(name)
         return {"deleted": name}
 
     @guarded
     def list_indexes() -> list[dict[str, Any]]:
         """Saved indexes: name, model, count, factory, updated, defaults."""
-        return service.indexes()
+        return building.indexes()
 
     @guarded
     def evaluate(what: str = "zeroshot", model: str | None = None, data: dict | list[dict] | None = None,

@@ -6,7 +6,7 @@ import logging
 
 import gradio as gr
 
-from mmdemo import access, encoders, service
+from mmdemo import access, building, encoders, service
 from mmdemo.progress import Bar
 from mmdemo.ui import api, classify, evaluate, indexes, queues, retrieve, theme
 from mmdemo.ui import map as map_ui
@@ -32,7 +32,7 @@ def prepare(settings: Settings) -> None:
     for model in models:
         name = service.default_index_name(model)
         bars = [Bar(f"building index {name!r}", "img"), Bar(f"training the learned combiner of {name!r}", "step")]
-        service.ensure_index(name, model, bars[0], bars[1])
+        building.ensure_index(name, model, bars[0], bars[1])
         for bar in bars:
             bar.close()
 
@@ -49,7 +49,7 @@ def header(settings: Settings) -> str:
 
 def build_app(settings: Settings) -> gr.Blocks:
     prepare(settings)
-    names = [m["name"] for m in service.indexes()]
+    names = [m["name"] for m in building.indexes()]
     configure(settings)
     # Files gradio made for answers (gallery copies, private thumbnails) older than a day go.
     with gr.Blocks(title="mmdemo: multimodal fusion", delete_cache=(3600, 86400)) as demo:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from mmdemo import access, service, sessions
+from mmdemo import access, building, sessions
 from mmdemo.errors import UserError
 from mmdemo.ui import queues
 from mmdemo.ui.common import Settings, file_path, model_choices, session_of, soft
@@ -21,12 +21,12 @@ COLUMNS = ["name", "model", "count", "factory", "updated"]
 
 
 def table() -> pd.DataFrame:
-    rows = service.indexes()
+    rows = building.indexes()
     return pd.DataFrame(rows, columns=COLUMNS) if rows else pd.DataFrame(columns=COLUMNS)
 
 
 def index_names(settings: Settings, request: gr.Request | None) -> list[str]:
-    names = [m["name"] for m in service.indexes()]
+    names = [m["name"] for m in building.indexes()]
     space = settings.galleries.get(session_of(request))
     if space is not None and space.index is not None and sessions.PRIVATE not in names:
         names.append(sessions.PRIVATE)
@@ -62,7 +62,7 @@ def build(settings: Settings, retrieve_index: gr.Dropdown) -> None:
             report = gr.JSON(label="Build report")
             listing = gr.Dataframe(table(), label="Saved indexes", interactive=False)
             with gr.Row():
-                chosen = gr.Dropdown([m["name"] for m in service.indexes()], label="Index",
+                chosen = gr.Dropdown([m["name"] for m in building.indexes()], label="Index",
                                      allow_custom_value=True)
                 use = gr.Button("Use in Retrieve")
                 delete = gr.Button("Delete", variant="stop")
@@ -88,7 +88,7 @@ def build(settings: Settings, retrieve_index: gr.Dropdown) -> None:
         if source == PRIVATE_UPLOAD:
             if not paths:
                 raise UserError("choose some images (or a zip of images) to upload first")
-            return service.build_private(settings.galleries, session_of(request), paths, settings.model)
+            return building.build_private(settings.galleries, session_of(request), paths, settings.model)
         policy.require_write(token, "building a shared index")
         spec = policy.model(model, settings.model)
         if source == SHARED_UPLOAD:
@@ -98,13 +98,13 @@ def build(settings: Settings, retrieve_index: gr.Dropdown) -> None:
         else:
             src = str(access.server_folder(folder, policy, token)) if source == FOLDER else "bundled"
         progress(0, desc="loading model")
-        return service.build_index(name.strip() or None, src, spec, factory.strip() or None, append,
-                                   max_files=settings.max_upload_files, **encoding)
+        return building.build_index(name.strip() or None, src, spec, factory.strip() or None, append,
+                                    max_files=settings.max_upload_files, **encoding)
 
     def do_delete(name, token):
         policy.require_write(token, "deleting an index")
-        service.remove_index(name)
-        names = [m["name"] for m in service.indexes()]
+        building.remove_index(name)
+        names = [m["name"] for m in building.indexes()]
         gr.Info(f"deleted index {name!r}")
         return table(), gr.update(choices=names, value=None), gr.update(choices=names)
 
