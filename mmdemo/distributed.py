@@ -39,18 +39,19 @@ class Decode:
     """Ray Data UDF: read and prepare each file of a batch (``build.decode_entry``, as the
     in-process build does); a failure is recorded per row."""
 
-    def __init__(self, prepare: Callable[[Any], Any], shape: tuple[int, ...], need: decode.Need, sha1: bool):
+    def __init__(self, prepare: Callable[[Any], Any], shape: tuple[int, ...], dtype: str, need: decode.Need,
+                 sha1: bool):
         self.prepare = prepare  # the encoder's picklable preprocessing: no model load per actor
-        self.shape, self.need, self.sha1 = shape, need, sha1
+        self.shape, self.dtype, self.need, self.sha1 = shape, dtype, need, sha1
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
         n = len(batch["row"])
-        pixels = np.zeros((n, *self.shape), np.float32)
+        pixels = np.zeros((n, *self.shape), self.dtype)  # uint8 for CLIP's split preprocessing
         keys, reasons = [""] * n, [""] * n
         for j, (path, source) in enumerate(zip(batch["file"], batch["source"])):
             prepared, key, why = decode_entry(Path(path), source != "bundled", self.prepare, self.need, self.sha1)
             if prepared is not None:
-                pixels[j], keys[j] = np.asarray(prepared, np.float32), key
+                pixels[j], keys[j] = np.asarray(prepared, self.dtype), key
             reasons[j] = why or ""
         return {"row": batch["row"], "sha1": np.array(keys), "reason": np.array(reasons), "pixels": pixels}
 
@@ -104,7 +105,7 @@ def encode(entries: list[Entry], encoder, out_dir: Path, batch_size: int | None 
 
     gpus = int(ray.cluster_resources().get("GPU", 0))
     cpus = int(ray.cluster_resources().get("CPU", 1))
-    shape = tuple(np.asarray(encoder.prepare_image(Image.new("RGB", (8, 8)))).shape)
+    probe = np.asarray(encoder.prepare_image(Image.new("RGB", (8, 8))))
     batch_size = batch_size or batch_size_for(encoder.dim, gpus > 0)
     actors = actors or (gpus if gpus else max(1, cpus // 2))
     # On CPU each actor reserves one core (the rest decode) but runs its forward on its share
@@ -113,7 +114,8 @@ def encode(entries: list[Entry], encoder, out_dir: Path, batch_size: int | None 
     rows = [{"row": i, "file": str(e.file), "source": e.source} for i, e in enumerate(entries)]
     blocks = max(1, min(len(rows) // batch_size + 1, 4 * cpus))
     ds = ray.data.from_items(rows, override_num_blocks=blocks)
-    ds = ds.map_batches(Decode, fn_constructor_kwargs={"prepare": encoder.prepare_image, "shape": shape,
+    ds = ds.map_batches(Decode, fn_constructor_kwargs={"prepare": encoder.prepare_image, "shape": probe.shape,
+                                                       "dtype": probe.dtype.str,
                                                        "need": need_of(encoder), "sha1": sha1},
                         compute=ray.data.ActorPoolStrategy(min_size=1, max_size=max(1, cpus - actors)),
                         batch_size=batch_size, num_cpus=1)

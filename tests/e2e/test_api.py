@@ -74,7 +74,8 @@ def test_build_list_embed_and_evaluate(client, isolated_dirs):
     assert "api-photos" in {m["name"] for m in client.predict(api_name="/list_indexes")}
     out = client.predict(index="api-photos", text="a blue one", k=1, api_name="/retrieve")
     assert out["results"][0]["name"] == "blue.png"
-    assert Image.open(out["results"][0]["image"]).getpixel((0, 0)) == (30, 30, 220)  # its thumbnail
+    thumb = Image.open(out["results"][0]["image"])  # its thumbnail: a JPEG, within JPEG's rounding
+    assert thumb.format == "JPEG" and max(abs(a - b) for a, b in zip(thumb.getpixel((0, 0)), (30, 30, 220))) <= 3
     with pytest.raises(Exception, match="not a folder this server may read"):
         client.predict(name="etc", source="/etc", api_name="/build_index")
     emb = client.predict(text="a red circle", api_name="/embed")
