@@ -12,6 +12,7 @@ roots; answers carry paths relative to the working directory, never absolute one
 
 from __future__ import annotations
 
+import functools
 import hmac
 import ipaddress
 import logging
@@ -200,7 +201,14 @@ def served_paths() -> list[str]:
 
 def public_path(path: str | Path) -> str:
     """A served file as answers name it: relative to the working directory, never absolute."""
-    return os.path.relpath(Path(path).resolve(), Path.cwd())
+    return _relative(str(path), os.getcwd())
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _relative(path: str, cwd: str) -> str:
+    """Cached: a slider move names ~70 result and map thumbnails, and resolving each (realpath:
+    a syscall per path component) was a quarter of the Retrieve handler's time."""
+    return os.path.relpath(Path(path).resolve(), cwd)
 
 
 def scrub(message: str) -> str:

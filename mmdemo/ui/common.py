@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import mimetypes
 import secrets
 import urllib.parse
 from dataclasses import dataclass, field
@@ -176,5 +177,6 @@ def result_image(r: dict) -> dict | None:
     keeps the rest of the result; its path is relative to the server's working directory."""
     if not r.get("file"):
         return None
-    return {"path": access.public_path(r["file"]), "orig_name": r["name"], "mime_type": "image/png",
+    return {"path": access.public_path(r["file"]), "orig_name": r["name"],
+            "mime_type": mimetypes.guess_type(r["file"])[0] or "application/octet-stream",
             "meta": {"_type": "gradio.FileData"}}

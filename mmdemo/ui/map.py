@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import html
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import numpy as np
 
-from mmdemo import access, querymap, service, sessions
+from mmdemo import access, caches, querymap, service, sessions
 from mmdemo.errors import UserError
 from mmdemo.request import Query
 from mmdemo.ui import queues
@@ -67,31 +68,11 @@ def svg(space: dict, noun: str = "items coloured by label", index: str | None = 
     ys = np.array(items["y"] + [q["y"] for q in queries if q["kind"] != "fused"] + texts["y"], np.float64)
     x0, x1, y0, y1 = xs.min(), xs.max(), ys.min(), ys.max()
     sx, sy = (W - 2 * PAD) / max(x1 - x0, 1e-9), (H - 2 * PAD) / max(y1 - y0, 1e-9)
-
-    def at(x: float, y: float) -> tuple[float, float]:  # map -> pixels, y up, clipped to the frame
-        return (min(max(PAD + (x - x0) * sx, 2), W - 2), min(max(H - PAD - (y - y0) * sy, 2), H - 2))
-
-    groups: dict[str, tuple[list[tuple[int, int]], list[str]]] = {}
-    for x, y, label, row in zip(items["x"], items["y"], items["label"], items["rows"]):
-        px, py = at(x, y)
-        points, rows = groups.setdefault(label, ([], []))
-        points.append((round(px), round(py)))  # whole pixels: a lighter payload
-        rows.append(str(row))
-    ranked = sorted(groups, key=lambda lab: (-len(groups[lab][0]), lab))
-    looks = {lab: (lab, *glyph(i)) for i, lab in enumerate(sorted(ranked[:GROUPS]))}
-    for lab in ranked[GROUPS:]:  # more labels than looks: the rarest share one
-        looks[lab] = OTHER
-    merged: dict[tuple, tuple[list, list]] = {}
-    for lab, (points, rows) in groups.items():
-        into = merged.setdefault(looks[lab], ([], []))
-        into[0].extend(points)
-        into[1].extend(rows)
-    dots, legend_rows = [], []
-    for (label, colour, (name, (dx, dy), stroke, cap)), (points, rows) in sorted(merged.items()):
-        d = "".join(f"M{x + dx} {y + dy}{stroke}" for x, y in points)
-        dots.append(f'<path class="map-items" stroke="{colour}" stroke-linecap="{cap}" d="{d}" data-o="{dx} {dy}" '
-                    f'data-rows="{" ".join(rows)}"><title>{html.escape(label)}</title></path>')
-        legend_rows.append((label, len(points), colour, name))
+    frame = (float(x0), float(sx), float(y0), float(sy))
+    at = partial(_pixel, frame)
+    dots, legend_rows = _DOTS.get_or_make(
+        (tuple(items["x"]), tuple(items["y"]), tuple(items["label"]), tuple(items["rows"]), frame),
+        lambda: _dots(items, at))
     names = ""
     if len(items["x"]) <= MAX_NAMED:  # a few points (labels on the Classify map): name each
         names = "".join('<text x="{:.1f}" y="{:.1f}">{}</text>'.format(*at(x, y), html.escape(label))
@@ -113,10 +94,48 @@ def svg(space: dict, noun: str = "items coloured by label", index: str | None = 
     label = f"map of the shared space: {len(items['x'])} {noun}, {len(top)} results ringed"
     return (f'<div class="space-map-wrap"{data}><svg class="space-map" viewBox="0 0 {W:.0f} {H:.0f}" width="100%" '
             f'role="img" aria-label="{html.escape(label)}" style="{frame}"><g stroke-width="4.5" fill="none" '
-            f'opacity="0.8">{"".join(dots)}</g>{layer}{names}<g id="map-top" fill="none" stroke="#111" '
+            f'opacity="0.8">{dots}</g>{layer}{names}<g id="map-top" fill="none" stroke="#111" '
             f'stroke-width="1.6">{rings}</g>{"".join(marks)}</svg>'
             f'<div class="space-map-note">{html.escape(note)}</div>'
             f'{_table(queries, top, legend_rows, gap, noun)}</div>')
+
+
+# A weight move redraws the map with the same items in the same frame (only query parts widen
+# it): their layer is made once per items and frame. It was most of the map's time, and the
+# map most of the Retrieve handler's.
+_DOTS = caches.Cache(8)
+
+
+def _pixel(frame: tuple[float, float, float, float], x: float, y: float) -> tuple[float, float]:
+    """Map coordinates -> pixels in the frame (x0, x-scale, y0, y-scale): y up, clipped inside."""
+    x0, sx, y0, sy = frame
+    return min(max(PAD + (x - x0) * sx, 2), W - 2), min(max(H - PAD - (y - y0) * sy, 2), H - 2)
+
+
+def _dots(items: dict, at) -> tuple[str, list]:
+    """The items' layer (one path per label look) and its legend rows."""
+    groups: dict[str, tuple[list[tuple[int, int]], list[str]]] = {}
+    for x, y, label, row in zip(items["x"], items["y"], items["label"], items["rows"]):
+        px, py = at(x, y)
+        points, rows = groups.setdefault(label, ([], []))
+        points.append((round(px), round(py)))  # whole pixels: a lighter payload
+        rows.append(str(row))
+    ranked = sorted(groups, key=lambda lab: (-len(groups[lab][0]), lab))
+    looks = {lab: (lab, *glyph(i)) for i, lab in enumerate(sorted(ranked[:GROUPS]))}
+    for lab in ranked[GROUPS:]:  # more labels than looks: the rarest share one
+        looks[lab] = OTHER
+    merged: dict[tuple, tuple[list, list]] = {}
+    for lab, (points, rows) in groups.items():
+        into = merged.setdefault(looks[lab], ([], []))
+        into[0].extend(points)
+        into[1].extend(rows)
+    dots, legend_rows = [], []
+    for (label, colour, (name, (dx, dy), stroke, cap)), (points, rows) in sorted(merged.items()):
+        d = "".join(f"M{x + dx} {y + dy}{stroke}" for x, y in points)
+        dots.append(f'<path class="map-items" stroke="{colour}" stroke-linecap="{cap}" d="{d}" data-o="{dx} {dy}" '
+                    f'data-rows="{" ".join(rows)}"><title>{html.escape(label)}</title></path>')
+        legend_rows.append((label, len(points), colour, name))
+    return "".join(dots), legend_rows
 
 
 def _query_marks(queries: list[dict], at) -> tuple[list[str], list[str]]:
