@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ch
 
 import argparse
 import copy
+import functools
 import shutil
 
 import gradio as gr
@@ -45,6 +46,7 @@ def query_image() -> str:
     return str(image)
 
 
+@functools.cache  # the same terms every move (the handler's cost must not include finding them)
 def steering() -> tuple[list[dict], dict]:
     """Two examples (results #3 and #5 of the example query) and a region (the top 40 green
     stars): what ``slider_latency.py --shape steer`` adds in the browser, by the same amounts."""
