@@ -129,9 +129,10 @@ def forward_threads(enabled: bool) -> Iterator[Callable[[float], None]]:
     """Decoding in a thread beside a CPU forward: ``tick(decode_cpu_s)`` once per batch. When
     decoding costs over a quarter of a batch's time, the third batch runs with one core left to
     the decoder and the faster setting stays (the first batch warms the model up, the second
-    runs with every core). Measured on 2 cores with the built-in model on photos: ~175
-    images/s sharing every core, ~245 with a core each; a ViT-B-32 forward is ~10× its decoding
-    and keeps every core, untried. The thread count is restored after."""
+    runs with every core): sharing every core, the forward's threads stall whenever the decoder
+    is scheduled. In ``bench/build_throughput.py`` the built-in model on photos ends with a core
+    each; a ViT-B-32 forward dwarfs its decoding and keeps every core, untried. The thread count
+    is restored after."""
     threads = torch.get_num_threads()
     times: list[float] = []
 

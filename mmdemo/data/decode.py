@@ -7,7 +7,8 @@ for each use. Anything simplejpeg does not take as it is (CMYK, other formats, d
 oversized files) goes through ``images.decode`` unchanged, so every file is indexed or skipped
 with the same reason as before. The in-process, Ray and GPU paths all call ``load``.
 
-Content hashes are XXH3-128 over the bytes already read (≈ 30 GB/s; sha1 ran at ≈ 1). Items
+Content hashes are XXH3-128 over the bytes already read, at memory speed (the ``hash``
+stage of ``bench/build_throughput.py``: under 0.01 ms a photo). Items
 of older indexes carry a sha1 (40 hex digits, XXH3-128 has 32): a build joining such an
 index hashes with sha1 too, so duplicates are still found and old ids stay as they are.
 """
@@ -35,8 +36,8 @@ TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
              6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
 FULL_SIDE = 448  # the non-JPEG path's working size (images.decode shrinks towards it)
 # The model's resize starts from a box-reduced copy at least this many times its input (as
-# Pillow's ``reducing_gap``): the built-in model's preprocessing takes half the time, at a
-# cosine of 0.9999 to resizing the whole image (tests/test_decode.py holds ≥ 0.99).
+# Pillow's ``reducing_gap``): the built-in model's preprocessing takes about half the time,
+# and embeddings stay within the full decode's (tests/test_decode.py: cosine ≥ 0.99).
 REDUCING_GAP = 1.5
 
 

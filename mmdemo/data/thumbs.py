@@ -41,8 +41,9 @@ def existing(key: str, root: Path | None = None) -> Path | None:
 
 
 def jpeg_bytes(image: Image.Image, side: int = SIDE) -> bytes:
-    """A JPEG at most ``side`` px: ~0.2 ms from a build's reduced image, where the PNG this
-    replaced (zlib level 1) took ~6 ms and was the largest stage of a photo build."""
+    """A JPEG at most ``side`` px, from a build's reduced image: the PNG this replaced (zlib
+    level 1) was the largest stage of a photo build (``bench/build_throughput.py --photos``
+    prints both as ``thumbnail`` and ``before_thumbnail_png_ms``)."""
     if max(image.size) > side:
         image = image.copy()
         image.thumbnail((side, side), Image.Resampling.BICUBIC)
