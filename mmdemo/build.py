@@ -11,7 +11,7 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Collection, Iterator
@@ -92,27 +92,67 @@ def default_workers(n_items: int, batch_size: int) -> int:
     return min(4, cores - 1)
 
 
-def batches(data: Decoded, batch_size: int, workers: int) -> Iterator[tuple[list, float]]:
+class Overlap:
+    """How decoding in threads shares few cores with a CPU forward, settled on the first batches.
+
+    ``tick(decode_cpu_s)`` once per batch. The first batch warms the model up and the second
+    runs with every core for the forward. When decoding cost over a quarter of that batch's
+    time, the third runs with one forward thread fewer; if it is faster, decoding is what holds
+    the build back, and it gets as many threads as the forward had (niced, so the forward goes
+    first); if not, the forward gets its cores back. Sharing every core, the forward's threads
+    stall whenever a decoder is scheduled. In ``bench/build_throughput.py`` the built-in model
+    on photos settles on one forward thread and two decoders; a ViT-B-32 forward dwarfs its
+    decoding and keeps every core, untried."""
+
+    def __init__(self, enabled: bool):
+        self.threads = torch.get_num_threads()
+        self.enabled = enabled and self.threads > 1
+        self.decoders = 1
+        self._times: list[float] = []
+
+    def tick(self, decode_s: float) -> None:
+        if not self.enabled:
+            return
+        t = self._times
+        t.append(time.perf_counter())
+        if len(t) == 3 and decode_s > (t[2] - t[1]) / 4:  # batch 2 done with every thread: try one fewer
+            torch.set_num_threads(self.threads - 1)
+        elif len(t) == 4 and torch.get_num_threads() < self.threads:
+            if t[3] - t[2] < t[2] - t[1]:
+                self.decoders = self.threads
+            else:
+                torch.set_num_threads(self.threads)
+
+    def close(self) -> None:
+        torch.set_num_threads(self.threads)
+
+
+def batches(data: Decoded, batch_size: int, workers: int, overlap: Overlap) -> Iterator[tuple[list, float]]:
     """(decoded batch, CPU seconds its decoding took: 0 when not known), the next batch decoding
-    while the caller encodes this one, in ``workers`` processes or in one thread (simplejpeg,
-    Pillow and torch release the GIL) at a low priority, so it takes what the forward leaves."""
+    while the caller encodes this one: in ``workers`` processes, or in ``overlap.decoders``
+    low-priority threads (simplejpeg, Pillow and torch release the GIL)."""
     if workers:
         for batch in torch.utils.data.DataLoader(data, batch_size=batch_size, num_workers=workers,
                                                  collate_fn=_as_list, prefetch_factor=4):
             yield batch, 0.0
         return
 
-    def decode_batch(start: int) -> tuple[list, float]:
+    def decode(rows: range) -> tuple[list, float]:
         began = time.thread_time()
-        return [data[i] for i in range(start, min(start + batch_size, len(data)))], time.thread_time() - began
+        return [data[i] for i in rows], time.thread_time() - began
+
+    def submit(start: int) -> list:
+        rows = range(start, min(start + batch_size, len(data)))
+        step = -(-len(rows) // overlap.decoders)
+        return [pool.submit(decode, rows[i:i + step]) for i in range(0, len(rows), step)]
 
     starts = range(0, len(data), batch_size)
-    with ThreadPoolExecutor(1, thread_name_prefix="mmdemo-decode", initializer=_background) as pool:
-        pending = pool.submit(decode_batch, starts[0]) if starts else None
+    with ThreadPoolExecutor(overlap.threads, thread_name_prefix="mmdemo-decode", initializer=_background) as pool:
+        pending = submit(starts[0]) if starts else []
         for nxt in [*starts[1:], None]:
-            done = pending.result()
-            pending = pool.submit(decode_batch, nxt) if nxt is not None else None
-            yield done
+            parts = [f.result() for f in pending]
+            pending = submit(nxt) if nxt is not None else []
+            yield [item for part, _ in parts for item in part], sum(s for _, s in parts)
 
 
 def _background() -> None:
@@ -122,31 +162,6 @@ def _background() -> None:
 
 
 BACKGROUND_NICE = 10
-
-
-@contextmanager
-def forward_threads(enabled: bool) -> Iterator[Callable[[float], None]]:
-    """Decoding in a thread beside a CPU forward: ``tick(decode_cpu_s)`` once per batch. When
-    decoding costs over a quarter of a batch's time, the third batch runs with one core left to
-    the decoder and the faster setting stays (the first batch warms the model up, the second
-    runs with every core): sharing every core, the forward's threads stall whenever the decoder
-    is scheduled. In ``bench/build_throughput.py`` the built-in model on photos ends with a core
-    each; a ViT-B-32 forward dwarfs its decoding and keeps every core, untried. The thread count
-    is restored after."""
-    threads = torch.get_num_threads()
-    times: list[float] = []
-
-    def tick(decode_s: float) -> None:
-        times.append(time.perf_counter())
-        if len(times) == 3 and decode_s > (times[2] - times[1]) / 4:  # batch 2 done: worth a try
-            torch.set_num_threads(threads - 1)
-        elif len(times) == 4 and torch.get_num_threads() < threads and times[3] - times[2] >= times[2] - times[1]:
-            torch.set_num_threads(threads)  # no faster: back to every core
-
-    try:
-        yield tick if enabled and threads > 1 else (lambda decode_s: None)
-    finally:
-        torch.set_num_threads(threads)
 
 
 DUPLICATE = "duplicate of an image already in the index"
@@ -191,9 +206,10 @@ def build(index: Index, entries: list[Entry], encoder, batch_size: int = 64, wor
     data = Decoded(entries, encoder.prepare_image, need_of(encoder), sha1_for(index, known), thumb_root)
     done = 0
     seen = set()
-    with forward_threads(workers == 0 and encoder.device.type == "cpu") as tick:
-        for batch, decode_s in batches(data, batch_size, workers):
-            tick(decode_s)
+    overlap = Overlap(workers == 0 and encoder.device.type == "cpu")
+    try:
+        for batch, decode_s in batches(data, batch_size, workers, overlap):
+            overlap.tick(decode_s)
             ready, items = [], []
             for i, prepared, key, reason in batch:
                 item = admit(report, entries[i], key, reason, seen, index._by_hash, known)
@@ -207,5 +223,7 @@ def build(index: Index, entries: list[Entry], encoder, batch_size: int = 64, wor
             fault_point("encode")
             if progress:
                 progress(done, len(entries))
+    finally:
+        overlap.close()
     report.seconds = time.perf_counter() - start
     return report
