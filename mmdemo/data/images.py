@@ -7,7 +7,6 @@ message says what was wrong with which file.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import threading
 import warnings
@@ -60,10 +59,6 @@ def sniff(data: bytes) -> str | None:
             return SUFFIX.get(img.format or "")
     except Exception:  # any parser error means "not an image we accept"
         return None
-
-
-def content_hash(data: bytes) -> str:
-    return hashlib.sha1(data).hexdigest()
 
 
 def decode(data: bytes, name: str = "image", max_side: int = WORKING_SIDE) -> Image.Image:
@@ -135,9 +130,3 @@ def open_images(files: list[Path]) -> tuple[list[Image.Image], list[Path], list[
         except UserError as exc:
             skipped.append({"file": str(f), "reason": str(exc)})
     return decoded, kept, skipped
-
-
-def open_with_hash(source: str | Path | bytes, max_side: int = WORKING_SIDE) -> tuple[Image.Image, str]:
-    """Decode and hash the same bytes (index builds need both, read once)."""
-    data, name = read_bytes(source)
-    return decode(data, name, max_side), content_hash(data)
