@@ -84,8 +84,9 @@ def _as_list(batch):
 
 def default_workers(n_items: int, batch_size: int) -> int:
     """Decoding worker processes: none for tiny galleries (a worker costs more to start than it
-    saves) or on ≤ 2 cores (there one decoding thread overlaps the forward instead: simplejpeg,
-    Pillow's resize and torch all release the GIL); otherwise up to 4, leaving a core to the model."""
+    saves) or on ≤ 2 cores (there decoding threads overlap the forward instead, see ``Overlap``:
+    simplejpeg, Pillow's resize and torch all release the GIL); otherwise up to 4, leaving a core
+    to the model."""
     cores = os.cpu_count() or 2
     if n_items < 2 * batch_size or cores <= 2:
         return 0
@@ -102,11 +103,17 @@ class Overlap:
     first); if not, the forward gets its cores back. Sharing every core, the forward's threads
     stall whenever a decoder is scheduled. In ``bench/build_throughput.py`` the built-in model
     on photos settles on one forward thread and two decoders; a ViT-B-32 forward dwarfs its
-    decoding and keeps every core, untried."""
+    decoding and keeps every core, untried.
+
+    The thread count is the process's: one build at a time tunes it (``_TUNING``), and the
+    others leave it as they find it, so concurrent builds cannot leave it lowered."""
 
     def __init__(self, enabled: bool):
+        self.enabled = enabled and _TUNING.acquire(blocking=False)
         self.threads = torch.get_num_threads()
-        self.enabled = enabled and self.threads > 1
+        if self.enabled and self.threads < 2:
+            self.enabled = False
+            _TUNING.release()
         self.decoders = 1
         self._times: list[float] = []
 
@@ -124,7 +131,12 @@ class Overlap:
                 torch.set_num_threads(self.threads)
 
     def close(self) -> None:
-        torch.set_num_threads(self.threads)
+        if self.enabled:
+            torch.set_num_threads(self.threads)
+            _TUNING.release()
+
+
+_TUNING = threading.Lock()  # held by the build that may change torch's (process-wide) threads
 
 
 def batches(data: Decoded, batch_size: int, workers: int, overlap: Overlap) -> Iterator[tuple[list, float]]:

@@ -6,11 +6,12 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import odd_files
 from mmdemo import encoders, service
-from mmdemo.build import build, need_of
+from mmdemo.build import Overlap, build, need_of
 from mmdemo.data import decode, gallery, images, thumbs
 from mmdemo.index import Index
 
@@ -82,3 +83,22 @@ def test_an_older_build_s_png_thumbnail_is_still_served(tmp_path):
     assert thumbs.existing(key, tmp_path) == legacy
     assert thumbs.save(key, Image.new("RGB", (8, 8), "blue"), tmp_path) == legacy  # not made twice
     assert gallery.display_file("/gone/photo.jpg", key, tmp_path) == legacy
+
+
+@pytest.mark.skipif(torch.get_num_threads() < 2, reason="needs two torch threads")
+def test_concurrent_builds_leave_torch_s_threads_as_they_were():
+    """torch's thread count is process-wide: a build that starts while another has lowered it
+    must not take the lowered count for the one to restore."""
+    threads = torch.get_num_threads()
+    first = Overlap(True)
+    for _ in range(3):
+        first.tick(decode_s=1e9)  # decoding "dominates": batch 3 runs on one thread fewer
+    assert torch.get_num_threads() == threads - 1
+    second = Overlap(True)
+    assert not second.enabled
+    first.close()
+    second.close()
+    assert torch.get_num_threads() == threads
+    after = Overlap(True)  # the next build may tune again
+    assert after.enabled
+    after.close()
