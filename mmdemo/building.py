@@ -81,7 +81,7 @@ def _build(name: str, encoder, entries: list[gallery.Entry], factory: str | None
             if append and current is not None:
                 _, dup = current.add(staged.embeddings, list(staged.items))  # added meanwhile by another writer
                 report.added -= len(dup)
-                report.skipped.extend((it.path, "duplicate of an image already in the index") for it in dup)
+                report.skipped.extend((it.path, build_mod.DUPLICATE) for it in dup)
                 return current
             return staged.to_index(factory)
 
