@@ -1,12 +1,12 @@
 """Steering the Retrieve tab by example: "more / less like this" terms and a map region.
 
 A picked result (gallery tile or table row) offers "More like this" and "Less like this" right
-under the results; each
-click adds it as an example term with its own weight slider (one of ``MAX_EXAMPLES`` fixed slots,
-shown when used: re-rendering components per click would cost far more than toggling them). A
-click on a map point adds that item the same way; a box drawn on the map offers its centroid as
-one term ("more / less like this region"). Terms name items by id: the handlers turn the
-page's rows into ids of the index searched, and the service reads their stored rows.
+under the results; each click adds it as an example term with its own weight slider (one of
+``MAX_EXAMPLES`` fixed slots, shown when used: re-rendering components per click would cost
+far more than toggling them). A click on a map point adds that item the same way; a box drawn
+on the map offers its centroid as one term ("more / less like this region"). Terms name items
+by id: the handlers turn the page's rows into ids of the index searched, and the service reads
+their stored rows.
 """
 
 from __future__ import annotations
