@@ -60,12 +60,12 @@ def throughput(model: str, n: int, batch: int) -> dict:
         for i in range(n):
             Image.fromarray(rng.integers(0, 255, (256, 256, 3), dtype=np.uint8)).save(f"{tmp}/{i:06d}.jpg", quality=85)
         entries = gallery.folder_entries(tmp)
-        x = torch.stack([enc.prepare_image(Image.new("RGB", (224, 224)))] * batch)
-        enc.encode_prepared(list(x))
+        x = [enc.prepare_image(Image.new("RGB", (224, 224)))] * batch  # uint8 for open_clip (encoders/pixels.py)
+        enc.encode_prepared(x)
         torch.cuda.synchronize()
         t = time.perf_counter()
         for _ in range(10):
-            enc.encode_prepared(list(x))
+            enc.encode_prepared(x)
         bare = 10 * batch / (time.perf_counter() - t)
         workers = max(1, (os.cpu_count() or 2) - 1)
         idx = Index.create("gpu", enc.spec, enc.fingerprint, enc.dim, "Flat")
