@@ -45,7 +45,7 @@ def test_each_column_equals_fusing_that_strategy_alone():
     for mode in ("early", "late", "rrf"):
         alone = fusion.fuse(plain, parts[:3], kinds, mode, 10)
         col = out.columns[mode].fused
-        assert col.rows.tolist() == alone.rows.tolist() and np.array_equal(col.scores, alone.scores)
+        assert col.rows.tolist() == alone.rows.tolist() and np.allclose(col.scores, alone.scores, rtol=0, atol=1e-6)
         assert np.allclose(col.contributions, alone.contributions) and len(out.columns[mode].parts) == 3
     delta = fusion.fuse(cand, parts, kinds, "delta", 10)
     assert out.columns["delta"].fused.rows.tolist() == delta.rows.tolist()

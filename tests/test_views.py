@@ -28,7 +28,7 @@ def test_every_column_is_what_retrieve_answers_for_that_strategy(bundled_index):
     for mode, rows in out["columns"].items():
         alone = service.retrieve(bundled_index, pink_hexagon(), "make it blue", "striped", 0.4, 0.6, fusion_mode=mode, k=8)
         assert ids(rows) == ids(alone["results"]), mode
-        assert [r["score"] for r in rows] == pytest.approx([r["score"] for r in alone["results"]], abs=1e-6)
+        assert [r["score"] for r in rows] == pytest.approx([r["score"] for r in alone["results"]], abs=2e-6)  # both rounded to 6 places
     agree = out["agreement"]
     assert agree["overlap"]["early"]["early"] == 1.0 and agree["rbo"]["late"]["rrf"] == agree["rbo"]["rrf"]["late"]
     for mode, only in out["only"].items():
