@@ -160,7 +160,9 @@ def cmd_train(a) -> None:
 
         print(f"wrote {fashion.write_sample()}")
     cfg = train.TrainConfig(steps=a.steps, seed=a.seed, batch_size=a.batch_size, workers=a.workers,
-                            threads=a.threads, max_seconds=a.max_seconds, eval_every_seconds=a.eval_every_seconds)
+                            threads=a.threads, max_seconds=a.max_seconds, eval_every_seconds=a.eval_every_seconds,
+                            lr=a.lr, warmup=a.warmup, init=a.init, instance_groups=a.instance_groups,
+                            instance_weight=a.instance_weight, checkpoint_dir=a.checkpoint_dir)
     kwargs = {"out": Path(a.out)} if a.out else {}
     if a.fashion_dir:
         kwargs["fashion_dir"] = Path(a.fashion_dir)
@@ -304,6 +306,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     s.add_argument("--max-seconds", type=float, default=0.0, help="stop (and end the schedule) after this long")
     s.add_argument("--eval-every-seconds", type=float, default=0.0, help="learning-curve evaluations")
+    s.add_argument("--lr", type=float, default=1e-3)
+    s.add_argument("--warmup", type=int, default=100, help="steps of linear learning-rate warm-up")
+    s.add_argument("--init", default="", help="weights to start from (a full token table is cut down)")
+    s.add_argument("--instance-groups", type=int, default=0, help="shape groups per batch for the instance term")
+    s.add_argument("--instance-weight", type=float, default=0.3)
+    s.add_argument("--checkpoint-dir", default="", help="keep a weights file at every learning-curve evaluation")
     s.add_argument("--out", help="weights file (default: the built-in model's)")
     s.add_argument("--fashion-dir", help="folder of the Fashion-MNIST IDX files (default: Debian's)")
     s.add_argument("--write-fashion-sample", action="store_true",

@@ -16,7 +16,7 @@ import torch
 
 from mmdemo import train
 from mmdemo.data import captions, fashion, phrasings, rasterizers
-from mmdemo.data.vocab import COLOR_NAMES, GARMENTS, SHAPES, SIZES
+from mmdemo.data.vocab import COLOR_NAMES, GARMENTS, HELDOUT_SHAPE_PAIRS, SHAPES, SIZES
 from mmdemo.evaluate import robust
 
 
@@ -45,7 +45,7 @@ def _batches(n_batches: int, batch_size: int = 256):
 
     ocb.register_builtin()
     pixels, labels = fashion.load_sample()
-    cfg = train.TrainConfig(batch_size=batch_size, typos=0.2)
+    cfg = train.TrainConfig(batch_size=batch_size, typos=0.2, instance_groups=4)
     sampler = train.Batches(cfg, lambda im: torch.from_numpy(np.array(im.resize((8, 8)))),
                             open_clip.get_tokenizer(ocb.BUILTIN_ARCH), pixels, labels)
     stream = iter(sampler)
@@ -105,3 +105,34 @@ def test_positives_mask_matches_fits():
     want = [[captions.fits(n, a) for n in named] for a in attrs]
     got = train.positives(codes, torch.tensor([train.encode_attrs(n, missing=-1) for n in named]))
     assert got.tolist() == [[float(x) for x in row] for row in want]
+
+
+def test_instance_groups_are_seen_classic_shapes_sharing_a_geometry():
+    _, batches = _batches(3, batch_size=32)
+    for batch in batches:
+        groups, head = batch[6], 4 * 4
+        assert (groups[head:] == -1).all() and (groups[:head] >= 0).all()
+        assert set(batch[4][:head]) == {"shapes:classic"}
+        attrs = [(COLOR_NAMES[c[0]], SHAPES[c[1]]) for c in batch[2][:head].tolist()]
+        assert not set(attrs) & HELDOUT_SHAPE_PAIRS
+        for g in range(4):
+            (c1, s1), (c2, s2), (c3, s3), (_, s4) = attrs[4 * g:4 * g + 4]
+            assert s1 == s2 == s4 != s3 and c1 != c2 and c3 == c1
+            geometry = groups[4 * g:4 * g + 4, 0].tolist()
+            assert groups[4 * g:4 * g + 4, 1].tolist() == [SHAPES.index(s) for _, s in attrs[4 * g:4 * g + 4]]
+            assert geometry[0] == geometry[1] == geometry[2] != geometry[3]
+
+
+def test_instance_twins_stay_inside_a_shape_class():
+    groups = torch.tensor([[7, 0], [7, 0], [7, 3], [8, 0], [9, 3]])  # (geometry, shape)
+    twin, mate = train.instance_pairs(groups)
+    assert twin.nonzero().tolist() == [[0, 1], [1, 0]]
+    assert mate.nonzero().tolist() == [[0, 3], [1, 3], [2, 4], [3, 0], [3, 1], [4, 2]]
+
+    def on_circle(degrees):
+        a = torch.tensor(degrees, dtype=torch.float32).deg2rad()
+        return torch.stack([a.cos(), a.sin()], 1)
+
+    # twins together, then the class mate, then the same place as another shape; or the reverse
+    right, wrong = on_circle([0, 5, 150, 40, 190]), on_circle([0, 5, 40, 150, 190])
+    assert train.instance_loss(right, groups, 20.0) < train.instance_loss(wrong, groups, 20.0)

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from mmdemo.encoders import pixels
+from mmdemo.encoders import compact_tokens, pixels
 from mmdemo.encoders.base import BUILTIN_ARCH, Encoder, ModelSpec
 from mmdemo.errors import UserError
 
@@ -48,16 +48,37 @@ def register_builtin() -> None:
         open_clip.add_model_config(BUILTIN_DIR / f"{BUILTIN_ARCH}.json")
 
 
-def create(arch: str, pretrained: str | None, **image_cfg: Any) -> tuple[torch.nn.Module, Any, Any]:
-    """(model, preprocess, tokenizer) through open_clip's public factory."""
+def bpe_tokenizer() -> Any:
+    """open_clip's plain BPE tokenizer (the one whose ids the compact table keeps)."""
+    import open_clip
+
+    return open_clip.get_tokenizer("ViT-B-32")
+
+
+def create(arch: str, pretrained: str | None, kept: list[int] | None = None,
+           **image_cfg: Any) -> tuple[torch.nn.Module, Any, Any]:
+    """(model, preprocess, tokenizer) through open_clip's public factory. The built-in model
+    reads text through its compact token table, whose kept ids come from the weights file
+    (or from ``kept``, for a model about to be trained)."""
     import open_clip
 
     register_builtin()
     if arch not in open_clip.list_models() and not arch.startswith(("hf-hub:", "local-dir:")):
         raise UserError(f"unknown open_clip architecture {arch!r}; known ones include "
                         f"{', '.join(open_clip.list_models()[:6])}, … (open_clip.list_models())")
-    model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=pretrained, **image_cfg)
-    return model, preprocess, open_clip.get_tokenizer(arch)
+    if arch != BUILTIN_ARCH:
+        model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=pretrained, **image_cfg)
+        return model, preprocess, open_clip.get_tokenizer(arch)
+    kept = kept if kept is not None else compact_tokens.read_kept(pretrained) if pretrained else None
+    if kept is None:
+        raise UserError(f"{pretrained or 'no weights file'}: the built-in architecture needs a weights file "
+                        f"saved with its compact token table (key {compact_tokens.METADATA_KEY!r} in the "
+                        "safetensors metadata); convert one with `mmdemo train-builtin --init OLD_FILE --steps 0 "
+                        "--out NEW_FILE`")
+    text_cfg = {**open_clip.get_model_config(arch)["text_cfg"], "vocab_size": compact_tokens.table_size(kept)}
+    model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=pretrained, text_cfg=text_cfg,
+                                                                 **image_cfg)
+    return model, preprocess, compact_tokens.CompactTokenizer(open_clip.get_tokenizer(arch), kept)
 
 
 def tag_preprocessing(arch: str, tag: str) -> dict[str, Any]:
