@@ -206,11 +206,12 @@ def _quick_eval(model, preprocess, tokenizer) -> dict:
     """A small ``eval zeroshot`` for the learning curve, flattened and rounded."""
     from mmdemo.evaluate import zeroshot
 
-    out = zeroshot.evaluate(_as_encoder(model, preprocess, tokenizer), 240, 240, 200, 240, 120)
+    encoder = _as_encoder(model, preprocess, tokenizer)  # one fingerprint hash, not one per evaluation
+    out = zeroshot.evaluate(encoder, 240, 240, 200, 240, 120)
     flat = {k: v for k, v in out.items() if isinstance(v, float)}
     flat.update({f"renderer_{k}": out["renderer_heldout"][k] for k in ("shape", "color", "color_shape")})
     flat.update({"phrasing_gap": out["phrasing_heldout"]["gap"], "hint_gain": out["hint_gain"]["gain"]})
-    flat.update(_quick_composed(_as_encoder(model, preprocess, tokenizer)))
+    flat.update(_quick_composed(encoder))
     return {k: round(v, 3) for k, v in flat.items()}
 
 

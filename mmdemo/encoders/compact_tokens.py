@@ -49,8 +49,7 @@ class CompactTokenizer:
         self.lut = lookup(self.kept)
 
     def __call__(self, texts: str | list[str], context_length: int | None = None) -> torch.Tensor:
-        ids = self.base(texts, context_length) if context_length else self.base(texts)
-        return self.lut[ids]
+        return self.lut[self.base(texts, context_length)]  # open_clip: None means its own length
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.base, name)
