@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Collection, Iterator
 
+import numpy as np
 import torch
 
-from mmdemo.data import decode
+from mmdemo.data import decode, device_decode, thumbs
 from mmdemo.data.gallery import Entry, is_image_name
+from mmdemo.data.images import read_bytes
 from mmdemo.errors import UserError
 from mmdemo.index import Index, Item
 from mmdemo.locks import fault_point
@@ -49,8 +51,13 @@ def decode_entry(file: Path, thumbnail: bool, prepare: Callable[[Any], Any], nee
     is a reason in the report, never an exception. The in-process and Ray builds share it."""
     if not is_image_name(file):
         return None, None, f"not an image file type ({file.suffix or 'no extension'})"
+    return guarded(lambda: decode.load(file, prepare, need, sha1, thumb_root, thumbnail))
+
+
+def guarded(load: Callable[[], tuple[Any, str]]) -> tuple[Any, str | None, str | None]:
+    """``decode_entry``'s outcome of one load: a UserError or a bug becomes the skip reason."""
     try:
-        return (*decode.load(file, prepare, need, sha1, thumb_root, thumbnail), None)
+        return (*load(), None)
     except UserError as exc:
         return None, None, str(exc)
     except Exception as exc:  # a preprocessing bug on one odd file must not end the build
@@ -167,6 +174,64 @@ def batches(data: Decoded, batch_size: int, workers: int, overlap: Overlap) -> I
             yield [item for part, _ in parts for item in part], sum(s for _, s in parts)
 
 
+def device_batches(data: Decoded, batch_size: int, device: torch.device) -> Iterator[tuple[list, float]]:
+    """``batches`` for a model with the standard pixel transform on ``device``: CPU threads read
+    and hash the next batch while its JPEGs decode, resize and thumbnail on the device together
+    (``data.device_decode``); the files it refuses are prepared by ``decode.from_bytes`` in the
+    same threads (or skipped with ``decode_entry``'s reason) and staged to the device."""
+    staging = device_decode.Staging(device)
+
+    def read(i: int) -> tuple:
+        entry = data.entries[i]
+        if not is_image_name(entry.file):
+            return data[i], None
+        try:
+            raw, _ = read_bytes(entry.file)
+        except UserError:
+            return data[i], None  # the same reason, from the same check
+        key = decode.digest(raw, data.sha1)
+        if (jpeg := device_decode.jpeg(raw)) is not None:
+            return (i, None, key, None), jpeg
+        return cpu(i, raw, key), None
+
+    def cpu(i: int, raw: bytes, key: str) -> tuple:
+        entry = data.entries[i]
+        return (i, *guarded(lambda: decode.from_bytes(raw, entry.file.name, key, data.prepare, data.need,
+                                                      data.thumb_root, entry.source != "bundled")))
+
+    def finish(rows: list[tuple], pool: ThreadPoolExecutor) -> list:
+        on_device = [j for j, (_, jpeg) in enumerate(rows) if jpeg is not None]
+        images = device_decode.decode_all([rows[j][1] for j in on_device], device)
+        out = [row for row, _ in rows]
+        refused = [j for j, im in zip(on_device, images) if im is None]
+        for j, row in zip(refused, pool.map(lambda j: cpu(out[j][0], rows[j][1].data, out[j][2]), refused)):
+            out[j] = row
+        decoded = [(j, im) for j, im in zip(on_device, images) if im is not None]
+        for (j, _), x in zip(decoded, device_decode.model_inputs([im for _, im in decoded], data.need.short)):
+            out[j] = (out[j][0], x, out[j][2], None)
+        thumbs_due = [(j, im) for j, im in decoded if data.entries[out[j][0]].source != "bundled"
+                      and thumbs.existing(out[j][2], data.thumb_root) is None]
+        for (j, _), jpeg in zip(thumbs_due, device_decode.thumbnails([im for _, im in thumbs_due])):
+            thumbs.save_bytes(out[j][2], jpeg, data.thumb_root)
+        staged = [j for j, row in enumerate(out) if isinstance(row[1], np.ndarray)]
+        for j, x in zip(staged, staging.to_device([out[j][1] for j in staged])):
+            out[j] = (out[j][0], x, *out[j][2:])
+        return out
+
+    starts = range(0, len(data), batch_size)
+    with ThreadPoolExecutor(max(2, os.cpu_count() or 2), thread_name_prefix="mmdemo-read") as pool:
+        pending = [pool.submit(read, i) for i in range(0, min(batch_size, len(data)))]
+        for nxt in [*starts[1:], None]:
+            rows = [f.result() for f in pending]
+            pending = [pool.submit(read, i) for i in range(nxt, min(nxt + batch_size, len(data)))] if nxt is not None else []
+            yield finish(rows, pool), 0.0
+
+
+def uses_device_decode(encoder) -> bool:
+    """Whether a build decodes on the model's device: a GPU, and the standard pixel transform."""
+    return encoder.device.type == "cuda" and getattr(encoder, "pixels", None) is not None
+
+
 def _background() -> None:
     """Lower this thread's priority (Linux schedules threads apart; elsewhere a no-op)."""
     with suppress(AttributeError, OSError):
@@ -204,11 +269,12 @@ def sha1_for(index: Index, known: Collection[str]) -> bool:
 
 def build(index: Index, entries: list[Entry], encoder, batch_size: int = 64, workers: int | None = None,
           progress: Callable[[int, int], None] | None = None, known: Collection[str] = (),
-          thumb_root: Path | None = None) -> BuildReport:
+          thumb_root: Path | None = None, on_device: bool | None = None) -> BuildReport:
     """Add ``entries`` to ``index`` (not saved here); ``progress(done, total)`` after each batch.
     Images whose hash is in ``known`` (already in the index this batch will join) are skipped,
     hashed with sha1 when ``known`` holds an older index's sha1s; thumbnails go to the shared
-    folder, or to ``thumb_root`` (a private gallery's)."""
+    folder, or to ``thumb_root`` (a private gallery's). ``on_device`` decodes JPEGs on the
+    model's device (default: on a GPU, ``uses_device_decode``; the tests force it on a CPU)."""
     if encoder.fingerprint != index.manifest.fingerprint:
         raise UserError(f"index {index.manifest.name!r} belongs to model {index.manifest.model!r}, "
                         f"not {encoder.spec!r}")
@@ -220,7 +286,10 @@ def build(index: Index, entries: list[Entry], encoder, batch_size: int = 64, wor
     seen = set()
     overlap = Overlap(workers == 0 and encoder.device.type == "cpu")
     try:
-        for batch, decode_s in batches(data, batch_size, workers, overlap):
+        on_device = uses_device_decode(encoder) if on_device is None else on_device
+        stream = (device_batches(data, batch_size, encoder.device) if on_device
+                  else batches(data, batch_size, workers, overlap))
+        for batch, decode_s in stream:
             overlap.tick(decode_s)
             ready, items = [], []
             for i, prepared, key, reason in batch:

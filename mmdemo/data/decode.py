@@ -60,7 +60,7 @@ class Need:
     long: int = thumbs.SIDE
 
 
-def _jpeg_header(data: bytes) -> tuple[int, int, int] | None:
+def jpeg_header(data: bytes) -> tuple[int, int, int] | None:
     """(width, height, EXIF orientation) of a baseline RGB or greyscale JPEG this path takes,
     or None to leave the file to ``images.decode`` (and its errors)."""
     if not data.startswith(b"\xff\xd8\xff"):
@@ -79,7 +79,7 @@ def _jpeg_header(data: bytes) -> tuple[int, int, int] | None:
 def reduced(data: bytes, name: str, need: Need) -> Image.Image:
     """An RGB image (EXIF-rotated, alpha on white) at least ``need`` large, decoded at the
     smallest JPEG scale that covers it; UserError as ``images.decode`` raises it."""
-    header = _jpeg_header(data)
+    header = jpeg_header(data)
     if header is not None:
         w, h, orientation = header
         # Rotation on display keeps the short side short: the stored sides are what count.
@@ -100,7 +100,12 @@ def load(file: Path, prepare: Callable[[Image.Image], Any], need: Need, sha1: bo
     """(the model's prepared input, content hash) of one file; its thumbnail written from the
     reduced image unless ``thumbnail`` is False (the bundled gallery serves its own files)."""
     data, name = read_bytes(file)
-    key = digest(data, sha1)
+    return from_bytes(data, name, digest(data, sha1), prepare, need, thumb_root, thumbnail)
+
+
+def from_bytes(data: bytes, name: str, key: str, prepare: Callable[[Image.Image], Any], need: Need,
+               thumb_root: Path | None = None, thumbnail: bool = True) -> tuple[Any, str]:
+    """``load`` of bytes already read and hashed (the device path hands over what it refuses)."""
     image = reduced(data, name, need)
     if thumbnail:
         thumbs.save(key, image, thumb_root)

@@ -54,12 +54,19 @@ def save(key: str, image: Image.Image, root: Path | None = None) -> Path:
     """Write the thumbnail once (atomically: readers never see half a file)."""
     if (target := existing(key, root)) is not None:
         return target
+    return save_bytes(key, jpeg_bytes(image), root)
+
+
+def save_bytes(key: str, jpeg: bytes, root: Path | None = None) -> Path:
+    """Write an already encoded JPEG thumbnail (the device path encodes a batch at once)."""
+    if (target := existing(key, root)) is not None:
+        return target
     target = path_for(key, root)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".thumb.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(jpeg_bytes(image))
+            f.write(jpeg)
         os.replace(tmp, target)
     finally:
         Path(tmp).unlink(missing_ok=True)

@@ -40,8 +40,11 @@ class Pixels:
 
     def batch(self, items: Sequence[Any], device: torch.device) -> torch.Tensor:
         """(N, 3, size, size) float32 normalised on ``device``, from uint8 (or 0-255 float) HWC
-        arrays or tensors."""
-        x = torch.from_numpy(np.stack([np.asarray(i) for i in items])).to(device, non_blocking=True)
+        arrays or tensors (the device path's are on ``device`` already)."""
+        if isinstance(items[0], torch.Tensor):
+            x = torch.stack(list(items)).to(device, non_blocking=True)
+        else:
+            x = torch.from_numpy(np.stack([np.asarray(i) for i in items])).to(device, non_blocking=True)
         x = x.permute(0, 3, 1, 2).float().div_(255)
         mean = torch.tensor(self.mean, device=device).view(1, -1, 1, 1)
         std = torch.tensor(self.std, device=device).view(1, -1, 1, 1)
