@@ -6,13 +6,18 @@ prepared batches, and where the time goes.
 
 Prints one JSON object: ``images_per_s`` end to end (the default decoding: threads on
 ≤ 2 cores; the median of ``--repeats`` first builds, with their range), ``bare_forward_per_s``
-(the median of as many passes, in the same run), their ``ratio``, the same with
+(the median of the bare passes, one timed just before each build), ``ratio`` (the median of
+each build's rate over its own bare pass: this box's speed drifts by a fifth within minutes,
+so a build is compared with the forward of the same minute), the same with
 ``--workers`` decoding processes, and ``stages``: each stage timed alone over the same files
 (ms per image, and its share of their sum), beside the full-size decode and PNG thumbnail the
 build used before (``before_*``) for a same-run comparison.
 ``--photos`` builds from 1024×768 JPEGs (heavier decoding) instead of the bundled gallery; a
 build of files writes their thumbnails, and every timed build starts with none (as a first
-build does), in a cache folder of its own.
+build does), in a cache folder of its own. That folder, and the photos, lie under the app's
+cache folder (``MMDEMO_CACHE_DIR``, default ``.cache`` in the checkout), on the filesystem real
+builds write thumbnails to: on this box a file created under ``/tmp`` costs ~1 ms (0.035 ms
+anywhere else on the same disk), which alone held photo builds near 300 images/s.
 ``--engine ray`` also builds the same entries on Ray Data (``distributed.build``, a local Ray on
 this machine's cores, started before the clock) and prints its ratio to the in-process build,
 also past its fixed cost (a build of 8 images: actors starting, importing torch, loading the model).
@@ -37,7 +42,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from mmdemo import encoders
+from mmdemo import encoders, paths
 from mmdemo.build import build, need_of
 from mmdemo.data import decode, gallery, thumbs
 from mmdemo.data.images import decode as full_decode
@@ -129,26 +134,32 @@ def main() -> None:
     a = p.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     enc = encoders.load(a.model)
-    with tempfile.TemporaryDirectory() as tmp:
+    paths.cache_dir().mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=paths.cache_dir(), prefix="bench-") as tmp:
         if a.photos:  # set before Ray starts, so its workers write thumbnails there too
             os.environ["MMDEMO_CACHE_DIR"] = str(Path(tmp) / "cache")
         entries = photo_entries(a.n, Path(tmp)) if a.photos else gallery.bundled_entries()[: a.n]
         prepared = [enc.prepare_image(open_image(e.file)) for e in entries]
         enc.encode_prepared(prepared[: a.batch_size])  # warm up
-        bare = float(np.median([bare_forward(enc, prepared, a.batch_size) for _ in range(a.repeats)]))
         result = {"model": enc.spec, "images": len(entries), "source": "photos" if a.photos else "bundled",
-                  "cores": os.cpu_count(), "load_1min": round(os.getloadavg()[0], 2),
-                  "bare_forward_per_s": round(bare, 1)}
+                  "cores": os.cpu_count(), "load_1min": round(os.getloadavg()[0], 2)}
+        bares = []
         for workers in sorted({0, a.workers}):
-            rates = []
-            for _ in range(a.repeats):  # this box is noisy: the median of a few first builds
+            rates, ratios = [], []
+            for _ in range(a.repeats):  # this box drifts: each build is paired with a bare pass
+                bares.append(bare_forward(enc, prepared, a.batch_size))
                 no_thumbnails(a.photos)
                 idx = Index.create("bench", enc.spec, enc.fingerprint, enc.dim, "Flat")
                 rates.append(build(idx, entries, enc, batch_size=a.batch_size, workers=workers).images_per_s)
+                ratios.append(rates[-1] / bares[-1])
             key = "" if workers == 0 else f"_workers{workers}"
             result[f"images_per_s{key}"] = round(float(np.median(rates)), 1)
             result[f"images_per_s{key}_range"] = [round(min(rates), 1), round(max(rates), 1)]
-            result[f"ratio{key}"] = round(float(np.median(rates)) / bare, 3)
+            result[f"ratio{key}"] = round(float(np.median(ratios)), 3)
+            result[f"ratio{key}_range"] = [round(min(ratios), 3), round(max(ratios), 3)]
+        bare = float(np.median(bares))
+        result["bare_forward_per_s"] = round(bare, 1)
+        result["bare_forward_per_s_range"] = [round(min(bares), 1), round(max(bares), 1)]
         result["stages"] = stages(enc, entries, bare, a.batch_size, thumbnails=a.photos)
         if a.engine == "ray":
             from mmdemo import distributed

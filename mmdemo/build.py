@@ -16,12 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Collection, Iterator
 
-import numpy as np
 import torch
 
-from mmdemo.data import decode, device_decode, thumbs
+from mmdemo.data import decode
 from mmdemo.data.gallery import Entry, is_image_name
-from mmdemo.data.images import read_bytes
+from mmdemo.device_build import device_batches, uses_device_decode
 from mmdemo.errors import UserError
 from mmdemo.index import Index, Item
 from mmdemo.locks import fault_point
@@ -51,17 +50,7 @@ def decode_entry(file: Path, thumbnail: bool, prepare: Callable[[Any], Any], nee
     is a reason in the report, never an exception. The in-process and Ray builds share it."""
     if not is_image_name(file):
         return None, None, f"not an image file type ({file.suffix or 'no extension'})"
-    return guarded(lambda: decode.load(file, prepare, need, sha1, thumb_root, thumbnail))
-
-
-def guarded(load: Callable[[], tuple[Any, str]]) -> tuple[Any, str | None, str | None]:
-    """``decode_entry``'s outcome of one load: a UserError or a bug becomes the skip reason."""
-    try:
-        return (*load(), None)
-    except UserError as exc:
-        return None, None, str(exc)
-    except Exception as exc:  # a preprocessing bug on one odd file must not end the build
-        return None, None, f"could not prepare image: {type(exc).__name__}: {exc}"
+    return decode.guarded(lambda: decode.load(file, prepare, need, sha1, thumb_root, thumbnail))
 
 
 @dataclass
@@ -108,9 +97,12 @@ class Overlap:
     time, the third runs with one forward thread fewer; if it is faster, decoding is what holds
     the build back, and it gets as many threads as the forward had (niced, so the forward goes
     first); if not, the forward gets its cores back. Sharing every core, the forward's threads
-    stall whenever a decoder is scheduled. In ``bench/build_throughput.py`` the built-in model
-    on photos settles on one forward thread and two decoders; a ViT-B-32 forward dwarfs its
-    decoding and keeps every core, untried.
+    stall whenever a decoder is scheduled. When decoding costs less than that quarter, the rest
+    of the build decodes in one worker process instead (``to_process``): a decoding thread
+    holds the GIL between its C calls, and a large forward, which dispatches thousands of ops a
+    batch, then waits for it at every switch. In ``bench/build_throughput.py`` the built-in
+    model on photos settles on one forward thread and two decoders; a ViT-B-32 moves to a
+    process (0.97 of the bare forward, against 0.93 with threads; docs/speed.md).
 
     The thread count is the process's: one build at a time tunes it (``_TUNING``), and the
     others leave it as they find it, so concurrent builds cannot leave it lowered."""
@@ -122,6 +114,7 @@ class Overlap:
             self.enabled = False
             _TUNING.release()
         self.decoders = 1
+        self.to_process = False
         self._times: list[float] = []
 
     def tick(self, decode_s: float) -> None:
@@ -131,6 +124,8 @@ class Overlap:
         t.append(time.perf_counter())
         if len(t) == 3 and decode_s > (t[2] - t[1]) / 4:  # batch 2 done with every thread: try one fewer
             torch.set_num_threads(self.threads - 1)
+        elif len(t) == 3:  # light decoding: in a process, off the forward's GIL
+            self.to_process = True
         elif len(t) == 4 and torch.get_num_threads() < self.threads:
             if t[3] - t[2] < t[2] - t[1]:
                 self.decoders = self.threads
@@ -149,87 +144,47 @@ _TUNING = threading.Lock()  # held by the build that may change torch's (process
 def batches(data: Decoded, batch_size: int, workers: int, overlap: Overlap) -> Iterator[tuple[list, float]]:
     """(decoded batch, CPU seconds its decoding took: 0 when not known), the next batch decoding
     while the caller encodes this one: in ``workers`` processes, or in ``overlap.decoders``
-    low-priority threads (simplejpeg, Pillow and torch release the GIL)."""
+    low-priority threads (simplejpeg, Pillow and torch release the GIL) until ``overlap``
+    moves the rest to one process."""
     if workers:
-        for batch in torch.utils.data.DataLoader(data, batch_size=batch_size, num_workers=workers,
-                                                 collate_fn=_as_list, prefetch_factor=4):
-            yield batch, 0.0
+        yield from _in_processes(data, range(len(data)), batch_size, workers)
         return
 
     def decode(rows: range) -> tuple[list, float]:
         began = time.thread_time()
         return [data[i] for i in rows], time.thread_time() - began
 
-    def submit(start: int) -> list:
+    def submit(start: int, decoders: int | None = None) -> list:
         rows = range(start, min(start + batch_size, len(data)))
-        step = -(-len(rows) // overlap.decoders)
+        step = -(-len(rows) // (decoders or overlap.decoders))
         return [pool.submit(decode, rows[i:i + step]) for i in range(0, len(rows), step)]
 
     starts = range(0, len(data), batch_size)
     with ThreadPoolExecutor(overlap.threads, thread_name_prefix="mmdemo-decode", initializer=_background) as pool:
-        pending = submit(starts[0]) if starts else []
+        pending = submit(starts[0], overlap.threads) if starts else []  # no forward to share with yet
         for nxt in [*starts[1:], None]:
             parts = [f.result() for f in pending]
+            batch = [item for part, _ in parts for item in part], sum(s for _, s in parts)
+            if nxt is not None and overlap.to_process:
+                rest = _in_processes(data, range(nxt, len(data)), batch_size, 1)  # starts decoding now
+                yield batch
+                yield from rest
+                return
             pending = submit(nxt) if nxt is not None else []
-            yield [item for part, _ in parts for item in part], sum(s for _, s in parts)
+            yield batch
 
 
-def device_batches(data: Decoded, batch_size: int, device: torch.device) -> Iterator[tuple[list, float]]:
-    """``batches`` for a model with the standard pixel transform on ``device``: CPU threads read
-    and hash the next batch while its JPEGs decode, resize and thumbnail on the device together
-    (``data.device_decode``); the files it refuses are prepared by ``decode.from_bytes`` in the
-    same threads (or skipped with ``decode_entry``'s reason) and staged to the device."""
-    staging = device_decode.Staging(device)
-
-    def read(i: int) -> tuple:
-        entry = data.entries[i]
-        if not is_image_name(entry.file):
-            return data[i], None
-        try:
-            raw, _ = read_bytes(entry.file)
-        except UserError:
-            return data[i], None  # the same reason, from the same check
-        key = decode.digest(raw, data.sha1)
-        if (jpeg := device_decode.jpeg(raw)) is not None:
-            return (i, None, key, None), jpeg
-        return cpu(i, raw, key), None
-
-    def cpu(i: int, raw: bytes, key: str) -> tuple:
-        entry = data.entries[i]
-        return (i, *guarded(lambda: decode.from_bytes(raw, entry.file.name, key, data.prepare, data.need,
-                                                      data.thumb_root, entry.source != "bundled")))
-
-    def finish(rows: list[tuple], pool: ThreadPoolExecutor) -> list:
-        on_device = [j for j, (_, jpeg) in enumerate(rows) if jpeg is not None]
-        images = device_decode.decode_all([rows[j][1] for j in on_device], device)
-        out = [row for row, _ in rows]
-        refused = [j for j, im in zip(on_device, images) if im is None]
-        for j, row in zip(refused, pool.map(lambda j: cpu(out[j][0], rows[j][1].data, out[j][2]), refused)):
-            out[j] = row
-        decoded = [(j, im) for j, im in zip(on_device, images) if im is not None]
-        for (j, _), x in zip(decoded, device_decode.model_inputs([im for _, im in decoded], data.need.short)):
-            out[j] = (out[j][0], x, out[j][2], None)
-        thumbs_due = [(j, im) for j, im in decoded if data.entries[out[j][0]].source != "bundled"
-                      and thumbs.existing(out[j][2], data.thumb_root) is None]
-        for (j, _), jpeg in zip(thumbs_due, device_decode.thumbnails([im for _, im in thumbs_due])):
-            thumbs.save_bytes(out[j][2], jpeg, data.thumb_root)
-        staged = [j for j, row in enumerate(out) if isinstance(row[1], np.ndarray)]
-        for j, x in zip(staged, staging.to_device([out[j][1] for j in staged])):
-            out[j] = (out[j][0], x, *out[j][2:])
-        return out
-
-    starts = range(0, len(data), batch_size)
-    with ThreadPoolExecutor(max(2, os.cpu_count() or 2), thread_name_prefix="mmdemo-read") as pool:
-        pending = [pool.submit(read, i) for i in range(0, min(batch_size, len(data)))]
-        for nxt in [*starts[1:], None]:
-            rows = [f.result() for f in pending]
-            pending = [pool.submit(read, i) for i in range(nxt, min(nxt + batch_size, len(data)))] if nxt is not None else []
-            yield finish(rows, pool), 0.0
+def _in_processes(data: Decoded, rows: range, batch_size: int, workers: int) -> Iterator[tuple[list, float]]:
+    """The rows' batches decoded in ``workers`` processes, which start (and prefetch) at once,
+    at a lower priority than the forward (whose threads each parallel step waits for)."""
+    loader = iter(torch.utils.data.DataLoader(torch.utils.data.Subset(data, rows), batch_size=batch_size,
+                                              num_workers=workers, collate_fn=_as_list, prefetch_factor=4,
+                                              worker_init_fn=_background_worker))
+    return ((batch, 0.0) for batch in loader)
 
 
-def uses_device_decode(encoder) -> bool:
-    """Whether a build decodes on the model's device: a GPU, and the standard pixel transform."""
-    return encoder.device.type == "cuda" and getattr(encoder, "pixels", None) is not None
+def _background_worker(_: int) -> None:
+    _background()
 
 
 def _background() -> None:

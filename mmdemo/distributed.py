@@ -23,8 +23,10 @@ import numpy as np
 
 from mmdemo import rowfile, staging
 from mmdemo.build import BuildReport, admit, decode_entry, need_of, sha1_for
-from mmdemo.data import decode
-from mmdemo.data.gallery import Entry
+from mmdemo.data import decode, device_decode
+from mmdemo.device_build import OnDevice, decode_on_device
+from mmdemo.data.gallery import Entry, is_image_name
+from mmdemo.data.images import read_bytes
 from mmdemo.errors import UserError
 from mmdemo.index import Index
 
@@ -37,28 +39,48 @@ def batch_size_for(dim: int, gpu: bool) -> int:
 
 class Decode:
     """Ray Data UDF: read and prepare each file of a batch (``build.decode_entry``, as the
-    in-process build does); a failure is recorded per row."""
+    in-process build does); a failure is recorded per row. With ``device_jpegs`` (GPU encoder
+    actors and the standard pixel transform) the JPEGs the device decodes are only read and
+    hashed here, and travel as bytes to the encoder, which decodes a batch at once on its GPU."""
 
     def __init__(self, prepare: Callable[[Any], Any], shape: tuple[int, ...], dtype: str, need: decode.Need,
-                 sha1: bool):
+                 sha1: bool, device_jpegs: bool = False):
         self.prepare = prepare  # the encoder's picklable preprocessing: no model load per actor
         self.shape, self.dtype, self.need, self.sha1 = shape, dtype, need, sha1
+        self.device_jpegs = device_jpegs
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
         n = len(batch["row"])
         pixels = np.zeros((n, *self.shape), self.dtype)  # uint8 for CLIP's split preprocessing
-        keys, reasons = [""] * n, [""] * n
+        keys, reasons, jpegs = [""] * n, [""] * n, [b""] * n
         for j, (path, source) in enumerate(zip(batch["file"], batch["source"])):
+            if self.device_jpegs and (raw := device_jpeg(Path(path))) is not None:
+                jpegs[j], keys[j] = raw, decode.digest(raw, self.sha1)
+                continue
             prepared, key, why = decode_entry(Path(path), source != "bundled", self.prepare, self.need, self.sha1)
             if prepared is not None:
                 pixels[j], keys[j] = np.asarray(prepared, self.dtype), key
             reasons[j] = why or ""
-        return {"row": batch["row"], "sha1": np.array(keys), "reason": np.array(reasons), "pixels": pixels}
+        return {"row": batch["row"], "source": batch["source"], "file": batch["file"], "sha1": np.array(keys),
+                "reason": np.array(reasons), "pixels": pixels, "jpeg": np.array(jpegs, dtype=object)}
+
+
+def device_jpeg(path: Path) -> bytes | None:
+    """The file's bytes when the device decoder takes it (``device_decode.jpeg``), else None
+    (then ``decode_entry`` reads it, and says why when it is skipped)."""
+    if not is_image_name(path):
+        return None
+    try:
+        raw, _ = read_bytes(path)
+    except UserError:
+        return None
+    return raw if device_decode.jpeg(raw) is not None else None
 
 
 class Encode:
     """Ray Data actor: holds one loaded encoder; encodes the rows that decoded, as float16
-    (what the index stores: half the bytes to move and to keep in shards)."""
+    (what the index stores: half the bytes to move and to keep in shards). JPEGs that came as
+    bytes decode here, on the actor's device (``device_build.decode_on_device``)."""
 
     def __init__(self, spec: str, fingerprint: str, threads: int | None = None):
         import torch
@@ -71,14 +93,29 @@ class Encode:
         self.encoder = encoders.load(spec)
         if self.encoder.fingerprint != fingerprint:
             raise RuntimeError(f"model {spec!r} on this node differs from the driver's (fingerprint)")
+        self.staging = device_decode.Staging(self.encoder.device)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
-        ok = np.flatnonzero(batch["reason"] == "")
-        emb = np.zeros((len(batch["row"]), self.encoder.dim), np.float16)
-        if len(ok):
-            prepared = [self.torch.from_numpy(p) for p in batch["pixels"][ok]]
-            emb[ok] = self.encoder.encode_prepared(prepared)
-        return {"row": batch["row"], "sha1": batch["sha1"], "reason": batch["reason"], "embedding": emb}
+        reasons = np.array(batch["reason"], dtype=object)
+        jpegs = batch.get("jpeg", np.array([b""] * len(reasons), dtype=object))
+        on_device = [j for j, raw in enumerate(jpegs) if len(raw)]
+        prepared: dict[int, Any] = {}
+        if on_device:
+            files = [OnDevice(device_decode.jpeg(bytes(jpegs[j])), str(batch["sha1"][j]), Path(batch["file"][j]).name,
+                              batch["source"][j] != "bundled") for j in on_device]
+            enc = self.encoder
+            for j, (x, _, why) in zip(on_device, decode_on_device(files, enc.device, enc.prepare_image, need_of(enc))):
+                if x is None:
+                    reasons[j] = why
+                else:
+                    prepared[j] = x
+        host = [j for j in np.flatnonzero(reasons == "") if j not in prepared]
+        prepared.update(zip(host, self.staging.to_device([batch["pixels"][j] for j in host])))
+        emb = np.zeros((len(reasons), self.encoder.dim), np.float16)
+        if prepared:
+            rows = sorted(prepared)
+            emb[rows] = self.encoder.encode_prepared([prepared[j] for j in rows])
+        return {"row": batch["row"], "sha1": batch["sha1"], "reason": reasons.astype(str), "embedding": emb}
 
 
 def start(address: str | None = None) -> None:
@@ -97,8 +134,10 @@ def start(address: str | None = None) -> None:
 
 def encode(entries: list[Entry], encoder, out_dir: Path, batch_size: int | None = None,
            actors: int | None = None, progress: Callable[[int, int], None] | None = None,
-           sha1: bool = False) -> None:
-    """Run the pipeline over ``entries`` and write its parquet shards to ``out_dir``."""
+           sha1: bool = False, on_device: bool | None = None) -> None:
+    """Run the pipeline over ``entries`` and write its parquet shards to ``out_dir``; JPEGs
+    decode on the encoder actors' devices when ``on_device`` (default: the cluster has GPUs
+    and the model the standard pixel transform; the tests force it on CPU actors)."""
     import pyarrow.parquet as pq
     import ray
     from PIL import Image
@@ -106,6 +145,8 @@ def encode(entries: list[Entry], encoder, out_dir: Path, batch_size: int | None 
     gpus = int(ray.cluster_resources().get("GPU", 0))
     cpus = int(ray.cluster_resources().get("CPU", 1))
     probe = np.asarray(encoder.prepare_image(Image.new("RGB", (8, 8))))
+    if on_device is None:
+        on_device = gpus > 0 and getattr(encoder, "pixels", None) is not None
     batch_size = batch_size or batch_size_for(encoder.dim, gpus > 0)
     actors = actors or (gpus if gpus else max(1, cpus // 2))
     # On CPU each actor reserves one core (the rest decode) but runs its forward on its share
@@ -116,7 +157,8 @@ def encode(entries: list[Entry], encoder, out_dir: Path, batch_size: int | None 
     ds = ray.data.from_items(rows, override_num_blocks=blocks)
     ds = ds.map_batches(Decode, fn_constructor_kwargs={"prepare": encoder.prepare_image, "shape": probe.shape,
                                                        "dtype": probe.dtype.str,
-                                                       "need": need_of(encoder), "sha1": sha1},
+                                                       "need": need_of(encoder), "sha1": sha1,
+                                                       "device_jpegs": on_device},
                         compute=ray.data.ActorPoolStrategy(min_size=1, max_size=max(1, cpus - actors)),
                         batch_size=batch_size, num_cpus=1)
     ds = ds.map_batches(Encode, fn_constructor_kwargs={"spec": encoder.spec, "fingerprint": encoder.fingerprint,
@@ -167,9 +209,9 @@ def assemble(index: Index, entries: list[Entry], shard_dir: Path, report: BuildR
 
 def build(index: Index, entries: list[Entry], encoder, address: str | None = None,
           batch_size: int | None = None, progress: Callable[[int, int], None] | None = None,
-          known: Collection[str] = ()) -> BuildReport:
+          known: Collection[str] = (), on_device: bool | None = None) -> BuildReport:
     """Add ``entries`` to ``index`` (not saved here) through Ray Data; ``progress(done, total)``
-    as shards arrive."""
+    as shards arrive; ``on_device`` as in ``encode``."""
     if encoder.fingerprint != index.manifest.fingerprint:
         raise UserError(f"index {index.manifest.name!r} belongs to model {index.manifest.model!r}, "
                         f"not {encoder.spec!r}")
@@ -180,7 +222,7 @@ def build(index: Index, entries: list[Entry], encoder, address: str | None = Non
     began = time.perf_counter()
     with staging.scratch() as tmp:  # beside the indexes: shards can be as big as the index
         encode(entries, encoder, tmp / "shards", batch_size, progress=progress,
-               sha1=sha1_for(index, known))
+               sha1=sha1_for(index, known), on_device=on_device)
         assemble(index, entries, tmp / "shards", report, known)
     report.seconds = time.perf_counter() - began
     return report

@@ -111,3 +111,26 @@ def test_build_index_on_ray_equals_in_process(builtin, folder, ray_local):
     a, b = service.get_index("eng-local"), service.get_index("eng-ray")
     assert [it.id for it in b.items] == [it.id for it in a.items]
     assert np.mean(a.embeddings == b.embeddings) > 0.99
+
+
+def test_ray_actors_decode_jpegs_on_their_device(builtin, tmp_path, ray_local):
+    """With ``on_device`` (a GPU cluster's default; forced on these CPU actors) JPEGs travel as
+    bytes and decode in the encoder actor (``device_build.decode_on_device``): the same ids, skip
+    reasons and, within the decoders' rounding, embeddings as the in-process CPU build."""
+    import odd_files
+    from mmdemo import build, distributed
+    from mmdemo.data import gallery
+    from mmdemo.index import Index
+
+    odd_files.write(tmp_path)
+    keep = {"photo.jpg", "rotated.jpg", "transposed.jpg", "grey.jpeg", "duplicate.jpg", "truncated.jpg",
+            "cmyk.jpg", "bomb.jpg", "page.jpg", "alpha.png", "notes.txt"}
+    entries = [e for e in gallery.folder_entries(tmp_path) if e.file.name in keep]
+    local = Index.create("a", builtin.spec, builtin.fingerprint, builtin.dim, "Flat")
+    r_local = build.build(local, entries, builtin, workers=0, on_device=False)
+    remote = Index.create("b", builtin.spec, builtin.fingerprint, builtin.dim, "Flat")
+    r_ray = distributed.build(remote, entries, builtin, batch_size=4, on_device=True)
+    assert [it.id for it in remote.items] == [it.id for it in local.items] and r_ray.added == r_local.added
+    assert sorted(r_ray.skipped) == sorted(r_local.skipped)
+    cos = (remote.embeddings.astype(np.float32) * local.embeddings.astype(np.float32)).sum(1)
+    assert cos.min() >= 0.99

@@ -28,6 +28,7 @@ from PIL import Image
 
 from mmdemo.data import thumbs
 from mmdemo.data.images import MAX_PIXELS, decode, read_bytes
+from mmdemo.errors import UserError
 
 SHA1_HEX = 40  # digits of a sha1 digest: how an older index's item hashes are told apart
 ORIENTATION = 0x0112  # EXIF tag; values 2-8 as ImageOps.exif_transpose reads them
@@ -110,6 +111,17 @@ def from_bytes(data: bytes, name: str, key: str, prepare: Callable[[Image.Image]
     if thumbnail:
         thumbs.save(key, image, thumb_root)
     return model_input(image, prepare, need), key
+
+
+def guarded(load: Callable[[], tuple[Any, str]]) -> tuple[Any, str | None, str | None]:
+    """(prepared, key, None) from ``load()``, or (None, None, why the file is skipped): a
+    UserError or a preprocessing bug on one odd file is its reason, never the build's end."""
+    try:
+        return (*load(), None)
+    except UserError as exc:
+        return None, None, str(exc)
+    except Exception as exc:
+        return None, None, f"could not prepare image: {type(exc).__name__}: {exc}"
 
 
 def model_input(image: Image.Image, prepare: Callable[[Image.Image], Any], need: Need) -> Any:

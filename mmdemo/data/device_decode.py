@@ -158,8 +158,9 @@ def thumbnails(images: Sequence[torch.Tensor]) -> list[bytes]:
 
 
 class Staging:
-    """uint8 rows prepared on the CPU (the files this path refused) sent to the device: on a
-    GPU through one reusable pinned buffer, copied on a side stream that the forward waits for."""
+    """Rows prepared on the CPU (the files this path refused; every file of a model with its
+    own transform) sent to the device: on a GPU through one reusable pinned buffer, copied on a
+    side stream that the forward waits for."""
 
     def __init__(self, device: torch.device):
         self.device = device
@@ -177,7 +178,7 @@ class Staging:
             self.copied.synchronize()  # the previous copy has left the buffer
         if self.buffer is None or self.buffer.numel() < x.nbytes:
             self.buffer = torch.empty(x.nbytes, dtype=torch.uint8, pin_memory=True)
-        host = self.buffer[:x.nbytes].view(x.shape)
+        host = self.buffer[:x.nbytes].view(torch.from_numpy(x[:0]).dtype).view(x.shape)
         host.numpy()[...] = x
         with torch.cuda.stream(self.stream):
             rows = host.to(self.device, non_blocking=True)
